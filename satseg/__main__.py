@@ -1,0 +1,3 @@
+from satseg.cli import main
+import sys
+sys.exit(main())

@@ -1,0 +1,71 @@
+"""The ``satseg`` command line.
+
+Each sub-command lives in its own module (``satseg/cli/<name>.py``) exposing
+``register(subparsers)``; modules are imported only when their command runs, so
+``satseg --help`` stays fast. Errors derived from :class:`SatsegError` print one line and exit 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import logging
+import sys
+
+from satseg import __version__
+from satseg.errors import SatsegError
+
+# command name -> (module, one-line help). Modules register their own arguments.
+COMMANDS: dict[str, tuple[str, str]] = {
+    "data": ("satseg.cli.data", "inspect, stack and synthesise data sets"),
+    "train": ("satseg.cli.train", "train a U-Net from a config"),
+    "search": ("satseg.cli.search", "Hyperopt search of architecture and training on dask"),
+    "study": ("satseg.cli.study", "list, show, export and refine stored studies"),
+    "predict": ("satseg.cli.predict", "predict masks for scenes or images with a trained run"),
+    "evaluate": ("satseg.cli.evaluate", "per-class Jaccard of predictions against labels"),
+    "serve": ("satseg.cli.serve", "start the Panel dashboard"),
+}
+
+
+def build_parser(only: str | None = None) -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="satseg",
+        description="Segment multispectral satellite images: data, training, search, prediction.",
+    )
+    parser.add_argument("--version", action="version", version=f"satseg {__version__}")
+    parser.add_argument("-v", "--verbose", action="store_true", help="log debug messages")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name, (module, help_text) in COMMANDS.items():
+        if only is not None and name != only:
+            sub.add_parser(name, help=help_text)
+            continue
+        cmd = sub.add_parser(name, help=help_text, description=help_text)
+        importlib.import_module(module).register(cmd)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    # Import only the module of the command being run.
+    only = next((a for a in argv if a in COMMANDS), None)
+    parser = build_parser(only)
+    args = parser.parse_args(argv)
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.INFO,
+        format="%(levelname)s %(name)s: %(message)s",
+    )
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return 0 if args.command is None else 2
+    try:
+        return int(args.func(args) or 0)
+    except SatsegError as exc:
+        print(f"satseg: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("satseg: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())
