@@ -1,0 +1,200 @@
+"""Run folders: atomic writes, ``meta.json``, and :func:`load_run` -> :class:`RunModel`.
+
+Layout (docs/ARCHITECTURE.md)::
+
+    run_dir/config.yaml            the TrainConfig used
+    run_dir/meta.json              satseg version, bands, indices, channel order, mean/std,
+                                   classes (name, colour, code), sizes, margin, split ids, mode
+    run_dir/model.keras            multiclass: the best model (by validation Jaccard)
+    run_dir/models/<class>.keras   one_vs_all: one best model per class
+    run_dir/history.csv|json       one row per epoch (and class for one_vs_all)
+    run_dir/jaccard.json           per-class and mean validation Jaccard (JaccardReport.to_dict)
+    run_dir/checkpoints/           last.keras + state.json per model, for --resume
+
+Every file is written to a temporary name in the same folder and renamed into place, so a crash
+never leaves a half-written model or JSON behind, and an earlier good model survives a later failure.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import re
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from satseg.errors import ModelError, OutputError
+from satseg.io.dataset import ClassInfo
+
+log = logging.getLogger("satseg.training.run")
+
+META = "meta.json"
+
+
+def atomic_write_text(path: Path, text: str) -> None:
+    """Write ``text`` to ``path`` through a temporary file and ``os.replace``."""
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    try:
+        tmp.write_text(text)
+        os.replace(tmp, path)
+    except OSError as exc:
+        tmp.unlink(missing_ok=True)
+        raise OutputError(f"cannot write {path}: {exc}; check the folder is writable") from exc
+
+
+def atomic_write_json(path: Path, data: Any) -> None:
+    atomic_write_text(path, json.dumps(data, indent=2, default=_json_default, allow_nan=False))
+
+
+def _json_default(obj: Any) -> Any:
+    if isinstance(obj, np.generic):
+        return obj.item()
+    if isinstance(obj, np.ndarray):
+        return obj.tolist()
+    raise TypeError(f"not JSON-serialisable: {type(obj).__name__}")
+
+
+def atomic_save_model(model: Any, path: Path) -> None:
+    """``model.save`` to a temporary ``.keras`` file, then rename over ``path``."""
+    path = Path(path)
+    tmp = path.with_name(f".{path.stem}.tmp-{os.getpid()}.keras")
+    try:
+        model.save(tmp)
+        os.replace(tmp, path)
+    except OSError as exc:
+        tmp.unlink(missing_ok=True)
+        raise OutputError(f"cannot save model {path}: {exc}") from exc
+
+
+def class_slug(name: str) -> str:
+    """A file-name-safe form of a class name (``models/<slug>.keras``)."""
+    return re.sub(r"[^A-Za-z0-9._-]+", "_", name).strip("_") or "class"
+
+
+def load_keras_model(path: Path, compile: bool = False) -> Any:
+    """Load a satseg ``.keras`` model with the custom layers/losses registered."""
+    import keras
+
+    from satseg.models import custom_objects
+
+    try:
+        return keras.saving.load_model(path, custom_objects=custom_objects(), compile=compile)
+    except Exception as exc:  # keras raises many types for a bad archive
+        raise ModelError(f"cannot load model {path}: {exc}") from exc
+
+
+class RunModel:
+    """A trained run loaded from its folder: metadata, normalisation and the model(s).
+
+    Attributes: ``band_names`` (source bands the stack must hold, in order), ``indices``
+    (computed after loading), ``channel_names`` (= band_names + indices, the model's input order),
+    ``classes`` (ClassInfo tuple), ``input_size``, ``output_size``, ``margin``, ``mean``, ``std``,
+    ``config`` (TrainConfig), ``meta`` (the raw meta.json dict), ``mode``.
+    """
+
+    def __init__(self, run_dir: Path, meta: dict[str, Any], models: Sequence[Any], config: Any):
+        self.run_dir = Path(run_dir)
+        self.meta = meta
+        self.models = list(models)
+        self.config = config
+        self.band_names: tuple[str, ...] = tuple(meta["bands"])
+        self.indices: tuple[str, ...] = tuple(meta.get("indices", ()))
+        self.channel_names: tuple[str, ...] = tuple(meta["channels"])
+        self.classes = tuple(ClassInfo(**c) for c in meta["classes"])
+        self.input_size = int(meta["input_size"])
+        self.output_size = int(meta["output_size"])
+        self.margin = int(meta["margin"])
+        self.mean = np.asarray(meta["mean"], np.float32)
+        self.std = np.asarray(meta["std"], np.float32)
+        self.mode = meta.get("mode", "multiclass")
+        self.val_ids = tuple(meta.get("val_ids", ()))
+
+    @property
+    def class_names(self) -> tuple[str, ...]:
+        return tuple(c.name for c in self.classes)
+
+    def prepare(self, stack: Any) -> np.ndarray:
+        """float32 ``(H, W, C)`` normalised input in the saved channel order.
+
+        ``stack`` is an xarray ``(band, y, x)`` DataArray (as ``SegDataset.load_image`` returns);
+        missing indices are computed with ``satseg.bands.add_indices``; a missing band raises
+        BandMismatchError naming it.
+        """
+        from satseg.data.arrays import normalise, stack_to_hwc
+
+        have = {str(b) for b in stack.coords["band"].values}
+        todo = [i for i in self.indices if i not in have]
+        if todo:
+            missing = [b for b in self.band_names if b not in have]
+            if missing:
+                from satseg.errors import BandMismatchError
+
+                raise BandMismatchError(
+                    f"run {self.run_dir} needs band(s) {missing}; the stack has {sorted(have)}"
+                )
+            from satseg.bands import add_indices
+
+            stack = add_indices(stack, todo)
+        return normalise(stack_to_hwc(stack, self.channel_names), self.mean, self.std)
+
+    def predict_patches(self, x: np.ndarray, batch_size: int = 16) -> np.ndarray:
+        """Probabilities ``(N, out, out, n_classes)`` float32 for inputs ``(N, in, in, C)``.
+
+        One-vs-all runs concatenate their per-class models in class order.
+        """
+        x = np.asarray(x, dtype=np.float32)
+        expect = (self.input_size, self.input_size, len(self.channel_names))
+        if x.ndim != 4 or x.shape[1:] != expect:
+            raise ModelError(
+                f"predict_patches needs inputs shaped (N, {expect[0]}, {expect[1]}, {expect[2]}), "
+                f"got {x.shape}"
+            )
+        outs = []
+        for model in self.models:
+            parts = [
+                np.asarray(model.predict_on_batch(x[i : i + batch_size]), np.float32)
+                for i in range(0, len(x), batch_size)
+            ]
+            outs.append(np.concatenate(parts) if parts else np.zeros((0,), np.float32))
+        return np.concatenate(outs, axis=-1)
+
+    def __repr__(self) -> str:
+        return (
+            f"<RunModel {self.run_dir} mode={self.mode} classes={list(self.class_names)} "
+            f"channels={list(self.channel_names)} in={self.input_size} out={self.output_size}>"
+        )
+
+
+def load_run(run_dir: str | Path) -> RunModel:
+    """Load a run folder written by :func:`satseg.training.train`."""
+    from satseg.training.config import TrainConfig
+
+    root = Path(run_dir)
+    meta_path = root / META
+    if not meta_path.is_file():
+        raise ModelError(
+            f"{root} is not a satseg run folder (no {META}); pass the --out folder of `satseg train`"
+        )
+    try:
+        meta = json.loads(meta_path.read_text())
+    except json.JSONDecodeError as exc:
+        raise ModelError(f"{meta_path} is not valid JSON: {exc}") from exc
+    config = TrainConfig.from_yaml(root / "config.yaml") if (root / "config.yaml").is_file() else None
+    names = [c["name"] for c in meta["classes"]]
+    if meta.get("mode") == "one_vs_all":
+        paths = [root / "models" / f"{class_slug(n)}.keras" for n in names]
+    else:
+        paths = [root / "model.keras"]
+    missing = [str(p) for p in paths if not p.is_file()]
+    if missing:
+        raise ModelError(
+            f"run {root} lacks model file(s) {missing}: training did not finish a validated "
+            "epoch; resume it with `satseg train --resume --out` or train again"
+        )
+    models = [load_keras_model(p) for p in paths]
+    return RunModel(root, meta, models, config)

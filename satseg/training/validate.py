@@ -1,0 +1,114 @@
+"""Validation during training: exact Jaccard on whole images or on a fixed set of large crops.
+
+Images are predicted in non-overlapping output tiles (stride = output size) with the context
+margin taken from the reflect-padded image, so every pixel is predicted once with full context.
+(Smooth blending and TTA belong to ``satseg.inference``; validation needs a fast, fixed rule.)
+Counts are TP/FP/FN from ``satseg.evaluation.confusion_counts``, summed over all validation images
+and reduced once (DOMAIN.md section 2).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from satseg.data.arrays import ImageArrays
+
+
+@dataclass
+class ValItem:
+    """A validation image or crop: normalised image, int8 target (-1 ignored)."""
+
+    name: str
+    image: np.ndarray
+    target: np.ndarray
+
+
+def predict_tiles(
+    predict: Callable[[np.ndarray], np.ndarray],
+    image: np.ndarray,
+    input_size: int,
+    output_size: int,
+    batch_size: int = 8,
+) -> np.ndarray:
+    """Probabilities ``(H, W, K)`` for a normalised ``(H, W, C)`` image, tile by tile.
+
+    ``predict`` maps ``(N, input, input, C)`` to ``(N, output, output, K)``.
+    """
+    h, w = image.shape[:2]
+    m = (input_size - output_size) // 2
+    ny, nx = -(-h // output_size), -(-w // output_size)
+    ph, pw = ny * output_size - h, nx * output_size - w
+    mode = "reflect" if min(h, w) > max(m + ph, m + pw) else "symmetric"
+    padded = np.pad(image, ((m, m + ph), (m, m + pw), (0, 0)), mode=mode)
+    origins = [(i * output_size, j * output_size) for i in range(ny) for j in range(nx)]
+    out: np.ndarray | None = None
+    for b in range(0, len(origins), batch_size):
+        chunk = origins[b : b + batch_size]
+        x = np.stack([padded[y : y + input_size, x0 : x0 + input_size] for y, x0 in chunk])
+        p = np.asarray(predict(x), dtype=np.float32)
+        if out is None:
+            out = np.empty((ny * output_size, nx * output_size, p.shape[-1]), np.float32)
+        for (y, x0), tile in zip(chunk, p, strict=True):
+            out[y : y + output_size, x0 : x0 + output_size] = tile
+    assert out is not None
+    return out[:h, :w]
+
+
+def val_items(
+    images: Sequence[ImageArrays],
+    crop_size: int | None,
+    crops_per_image: int,
+    seed: int,
+    class_index: int | None = None,
+) -> list[ValItem]:
+    """Whole images (``crop_size`` None) or a fixed, seeded set of large crops per image.
+
+    Crops are drawn among 8 candidates per crop, keeping the one that holds the most classes
+    (so rare classes are less likely to be missed).
+    """
+    rng = np.random.default_rng([seed, 7919])
+    items: list[ValItem] = []
+    for im in images:
+        tgt = im.target if class_index is None else im.target[..., class_index : class_index + 1]
+        h, w = im.shape
+        if crop_size is None or (crop_size >= h and crop_size >= w):
+            items.append(ValItem(im.image_id, im.image, tgt))
+            continue
+        ch, cw = min(crop_size, h), min(crop_size, w)
+        for k in range(crops_per_image):
+            best = None
+            for _ in range(8):
+                y, x = int(rng.integers(h - ch + 1)), int(rng.integers(w - cw + 1))
+                present = int(((tgt[y : y + ch, x : x + cw] == 1).any(axis=(0, 1))).sum())
+                if best is None or present > best[0]:
+                    best = (present, y, x)
+            assert best is not None
+            _, y, x = best
+            items.append(
+                ValItem(f"{im.image_id}#{k}", im.image[y : y + ch, x : x + cw],
+                        tgt[y : y + ch, x : x + cw])
+            )
+    return items
+
+
+def validation_counts(
+    predict: Callable[[np.ndarray], np.ndarray],
+    items: Sequence[ValItem],
+    input_size: int,
+    output_size: int,
+    threshold: float = 0.5,
+    batch_size: int = 8,
+) -> np.ndarray:
+    """TP/FP/FN int64 ``(K, 3)`` summed over ``items``."""
+    from satseg.evaluation import confusion_counts
+
+    total: np.ndarray | None = None
+    for item in items:
+        probs = predict_tiles(predict, item.image, input_size, output_size, batch_size)
+        c = confusion_counts(probs, item.target, threshold=threshold, channel_axis=-1)
+        total = c if total is None else total + c
+    assert total is not None
+    return total
