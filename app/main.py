@@ -1,0 +1,114 @@
+"""The dashboard page: a template with a data set / store / study picker and four tabs."""
+
+from __future__ import annotations
+
+import logging
+
+import holoviews as hv
+import panel as pn
+import param
+
+from app.catalog import Catalog
+from app.settings import AppSettings
+
+log = logging.getLogger("satseg.app")
+
+TABS = ("Bands", "Hyperspace", "Trials", "Results")
+_CATALOGS: dict[AppSettings, Catalog] = {}
+
+
+def shared_catalog(settings: AppSettings) -> Catalog:
+    """One :class:`Catalog` per settings per process, shared by all sessions (layers are cached)."""
+    if settings not in _CATALOGS:
+        _CATALOGS[settings] = Catalog(settings)
+    return _CATALOGS[settings]
+
+
+def init_extensions() -> None:
+    """Load the Panel/HoloViews extensions once (idempotent)."""
+    pn.extension("tabulator", notifications=True, sizing_mode="stretch_width")
+    hv.extension("bokeh", logo=False)
+    pn.config.loading_indicator = True
+
+
+class AppState(param.Parameterized):
+    """What the sidebar pickers select; every view watches it."""
+
+    store = param.Selector(objects=[], doc="study store (found under the server's --store paths)")
+    study = param.Selector(objects=[], doc="study in the selected store")
+
+
+class Dashboard(param.Parameterized):
+    """All views of one browser session, and the page built from them."""
+
+    def __init__(self, settings: AppSettings, catalog: Catalog | None = None, **params):
+        super().__init__(**params)
+        from app.studies import StudyState
+        from app.views.bands import BandsView
+        from app.views.hyperspace import HyperspaceView
+        from app.views.results import ResultsView
+        from app.views.trials import TrialsView
+
+        self.settings = settings
+        self.catalog = catalog or shared_catalog(settings)
+        self.studies = StudyState(settings.store_paths())
+        self.bands = BandsView(self.catalog)
+        self.hyperspace = HyperspaceView(self.studies, self.catalog)
+        self.trials = TrialsView(self.studies)
+        self.results = ResultsView(self.studies, self.catalog)
+
+    def refresh(self) -> None:
+        """Periodic: poll the store and background jobs (runs on the session's thread)."""
+        for view in (self.studies, self.hyperspace, self.trials, self.results):
+            try:
+                view.poll()
+            except Exception:  # noqa: BLE001 - a failing poll must not stop the others
+                log.exception("refresh of %s failed", type(view).__name__)
+
+    def page(self) -> pn.template.BaseTemplate:
+        from app.views.bands_ui import bands_layout
+        from app.views.hyperspace_ui import hyperspace_layout
+        from app.views.results_ui import results_layout
+        from app.views.trials_ui import trials_layout
+
+        w = pn.widgets
+        data_select = w.Select.from_param(self.bands.param.dataset, name="Data set")
+        store_select = w.Select.from_param(self.studies.param.store, name="Study store")
+        study_select = w.Select.from_param(self.studies.param.study, name="Study")
+        tabs = pn.Tabs(
+            ("Bands", bands_layout(self.bands)),
+            ("Hyperspace", hyperspace_layout(self.hyperspace)),
+            ("Trials", trials_layout(self.trials)),
+            ("Results", results_layout(self.results)),
+            dynamic=True, sizing_mode="stretch_both", name="tabs",
+        )
+        self.tabs = tabs
+        # The Results tab follows the data set picked in the sidebar.
+        self.bands.param.watch(lambda e: setattr(self.results, "dataset", e.new), "dataset")
+        if self.bands.dataset in self.results.param.dataset.objects:
+            self.results.dataset = self.bands.dataset
+        template = pn.template.FastListTemplate(
+            title=self.settings.title,
+            sidebar=[data_select, store_select, study_select,
+                     pn.pane.Markdown(self._help(), sizing_mode="stretch_width")],
+            main=[tabs],
+            theme=self.settings.theme,
+            theme_toggle=True,
+            sidebar_width=280,
+            accent="#0072B2",
+        )
+        if pn.state.curdoc is not None and pn.state.curdoc.session_context is not None:
+            pn.state.add_periodic_callback(self.refresh, period=self.settings.refresh_ms)
+        return template
+
+    def _help(self) -> str:
+        return (
+            "Data sets and stores are those found under the folders the server was started with "
+            "(`satseg serve --data ... --store ...`)."
+        )
+
+
+def create_app(settings: AppSettings | None = None) -> pn.template.BaseTemplate:
+    """Build the page for one session."""
+    init_extensions()
+    return Dashboard(settings or AppSettings.from_env()).page()

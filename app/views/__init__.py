@@ -1,0 +1,1 @@
+"""One ``param``-based view per tab; each holds its state and is tested without a browser."""

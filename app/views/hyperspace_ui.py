@@ -1,0 +1,3 @@
+import panel as pn
+def hyperspace_layout(view):
+    return pn.pane.Markdown("TODO")

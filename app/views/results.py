@@ -1,0 +1,232 @@
+"""Results tab: per-class Jaccard of trials, and their predictions on an image (overlay, ground
+truth, prediction, error map), computed with ``satseg.inference`` in a background thread."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import param
+
+from app import render
+from app.catalog import Catalog
+from app.jobs import Job, readable_error
+from app.studies import StudyState
+from app.views.bands import _default_rgb
+
+log = logging.getLogger("satseg.app.results")
+RUN_KEYS = ("run_dir", "model_dir", "run", "model")
+
+
+def run_dir_of(info: dict) -> Path | None:
+    """The run folder of a trial from ``StudyStore.trial(...)['artifacts']``."""
+    art = info.get("artifacts") or {}
+    if isinstance(art, (str, Path)):
+        return Path(art)
+    for key in RUN_KEYS:
+        if art.get(key):
+            p = Path(art[key])
+            return p.parent if p.suffix == ".keras" else p
+    return None
+
+
+def predict_probs(run_dir: Path, stack, job: Job | None = None) -> tuple[np.ndarray, list[str]]:
+    """Class probabilities ``(n_class, H, W)`` (uint8, 0-255) of a run on a stack, and class names."""
+    from satseg.inference import predict_image
+    from satseg.training import load_run
+
+    if job is not None:
+        job.report(0.05, f"loading model {run_dir.name}")
+    run = load_run(run_dir)
+    if job is not None:
+        job.report(0.15, "predicting (tiled, blended)")
+    probs = predict_image(run, stack)
+    names = [str(c) for c in probs.coords["class"].values] if "class" in probs.coords else [
+        getattr(c, "name", str(c)) for c in run.classes]
+    arr = np.asarray(probs.values if hasattr(probs, "values") else probs, dtype=np.float32)
+    return np.round(np.clip(arr, 0, 1) * 255).astype(np.uint8), names
+
+
+class ResultsView(param.Parameterized):
+    """State of the Results tab."""
+
+    studies = param.ClassSelector(class_=StudyState, doc="the selected store and study")
+    dataset = param.Selector(objects=[], doc="data set the predictions are made on")
+    trial = param.Selector(objects=[], doc="trial whose model is shown (default: the best)")
+    other = param.Selector(objects=[], doc="second trial shown side by side (optional)")
+    compare = param.ListSelector(default=[], objects=[], doc="trials in the per-class Jaccard bars")
+    image = param.Selector(objects=[], doc="image to predict (validation images first)")
+    error_class = param.Selector(objects=[], doc="class of the error map")
+    threshold = param.Number(default=0.5, bounds=(0.01, 0.99), doc="probability threshold of the masks")
+    alpha = param.Number(default=0.5, bounds=(0.0, 1.0), doc="opacity of the class overlay")
+    version = param.Integer(default=0, doc="bumped when a prediction arrives")
+    progress = param.Integer(default=-1, bounds=(-1, 100), doc="prediction progress (-1: idle)")
+    message = param.String(default="", doc="what the background prediction is doing")
+    error = param.String(default="", doc="last error, shown in the page")
+
+    def __init__(self, studies: StudyState, catalog: Catalog, **params):
+        self.catalog = catalog
+        self.predictions: dict[tuple, tuple[np.ndarray, list[str]]] = {}
+        self.jobs: dict[tuple, Job] = {}
+        self._infos: dict = {}
+        super().__init__(studies=studies, **params)
+        self.param.dataset.objects = catalog.names()
+        if catalog.names():
+            self.dataset = catalog.names()[0]
+        self._sync_trials()
+
+    # ---------------------------------------------------------------- selections
+    @param.depends("dataset", watch=True, on_init=False)
+    def _on_dataset(self) -> None:
+        try:
+            ds = self.catalog.dataset(self.dataset)
+        except Exception as exc:  # noqa: BLE001
+            self.error = readable_error(exc)
+            return
+        labelled = set(ds.labelled_ids())
+        ids = sorted(ds.ids(), key=lambda i: (i not in labelled, i))
+        self.param.image.objects = ids
+        self.param.error_class.objects = [c.name for c in ds.classes]
+        if self.error_class not in self.param.error_class.objects:
+            self.error_class = self.param.error_class.objects[0] if ds.classes else None
+        if self.image not in ids:
+            self.image = ids[0] if ids else None
+
+    @param.depends("studies.version", watch=True)
+    def _sync_trials(self) -> None:
+        df = self.studies.trials
+        ok = df
+        if not df.empty and "status" in df:
+            ok = df[df["status"].astype(str).isin(["ok", "done", "complete", "completed", "finished"])]
+        if not ok.empty and "objective" in ok:
+            ok = ok.sort_values("objective", ascending=False)
+        ids = list(ok["trial_id"]) if "trial_id" in ok else []
+        self.param.trial.objects = ids
+        self.param.other.objects = [None, *ids]
+        self.param.compare.objects = ids
+        if self.trial not in ids:
+            self.trial = ids[0] if ids else None
+        if not self.compare and ids:
+            self.compare = ids[:2]
+        else:
+            self.compare = [t for t in self.compare if t in ids]
+
+    # ---------------------------------------------------------------- data
+    def info(self, trial_id) -> dict:
+        key = (self.studies.store, self.studies.study, trial_id)
+        if key not in self._infos:
+            self._infos[key] = self.studies.trial(trial_id)
+        return self._infos[key]
+
+    def jaccard_table(self, trial_ids=None) -> pd.DataFrame:
+        """Long table ``trial, class, jaccard`` of the per-class validation Jaccard."""
+        rows = []
+        for tid in (self.compare if trial_ids is None else trial_ids):
+            try:
+                per_class = self.info(tid).get("per_class") or {}
+            except Exception as exc:  # noqa: BLE001
+                self.error = f"cannot read trial {tid}: {readable_error(exc)}"
+                continue
+            for name, val in per_class.items():
+                rows.append({"trial": str(tid), "class": str(name), "jaccard": float(val)})
+        return pd.DataFrame(rows, columns=["trial", "class", "jaccard"])
+
+    def key(self, trial_id) -> tuple:
+        return (self.studies.store, self.studies.study, trial_id, self.dataset, self.image)
+
+    def prediction(self, trial_id):
+        """``(probs uint8 (n, H, W), class names)`` if computed, else None."""
+        return self.predictions.get(self.key(trial_id))
+
+    def predict(self, trial_id=None) -> Job | None:
+        """Start predicting ``trial_id`` (default: the selected trial) on the selected image."""
+        trial_id = self.trial if trial_id is None else trial_id
+        if trial_id is None or self.image is None:
+            self.error = "pick a finished trial and an image first"
+            return None
+        key = self.key(trial_id)
+        if key in self.predictions:
+            return None
+        if key in self.jobs and not self.jobs[key].done:
+            return self.jobs[key]
+        try:
+            run_dir = run_dir_of(self.info(trial_id))
+        except Exception as exc:  # noqa: BLE001
+            self.error = f"cannot read trial {trial_id}: {readable_error(exc)}"
+            return None
+        if run_dir is None or not run_dir.exists():
+            self.error = (f"trial {trial_id} has no saved model (artifacts: {run_dir}); "
+                          "only finished trials that kept their run folder can predict")
+            return None
+        stack = self.catalog.stack(self.dataset, self.image)
+        job = Job(f"predict-{trial_id}", lambda j: predict_probs(run_dir, stack, j)).start()
+        self.jobs[key] = job
+        self.error, self.progress, self.message = "", 0, f"trial {trial_id} on {self.image}: starting"
+        return job
+
+    def poll(self) -> None:
+        """Copy finished background predictions into :attr:`predictions` (session thread)."""
+        changed = False
+        for key, job in list(self.jobs.items()):
+            if not job.done:
+                self.progress = int(job.progress * 100)
+                self.message = f"trial {key[2]} on {key[4]}: {job.message}"
+                continue
+            del self.jobs[key]
+            if job.status == "done":
+                self.predictions[key] = job.result
+                changed = True
+                self.message = f"trial {key[2]} on {key[4]}: done in {job.finished - job.started:.1f} s"
+            else:
+                self.error = f"prediction of trial {key[2]} failed: {job.error}"
+        if not self.jobs:
+            self.progress = -1
+        if changed:
+            self.version += 1
+
+    def rgb(self) -> np.ndarray:
+        """The image as a stretched RGB composite ``(H, W, 3)``."""
+        bands = self.catalog.band_names(self.dataset, self.image)
+        chans = [self.catalog.layer(self.dataset, self.image, b) for b in _default_rgb(bands)]
+        return render.rgb_from_channels(chans, [render.percentile_limits(c) for c in chans])
+
+    def masks(self, trial_id) -> tuple[np.ndarray, list[str]] | None:
+        pred = self.prediction(trial_id)
+        if pred is None:
+            return None
+        probs, names = pred
+        return probs >= int(round(self.threshold * 255)), names
+
+    def class_colours(self, names: list[str]) -> list[str]:
+        colours = {c.name: c.colour for c in self.catalog.dataset(self.dataset).classes}
+        return [colours.get(n, "#ff00ff") for n in names]
+
+    def overlay(self, trial_id) -> np.ndarray | None:
+        """RGBA of the predicted masks in class colours."""
+        m = self.masks(trial_id)
+        if m is None:
+            return None
+        masks, names = m
+        return render.class_overlay(masks, self.class_colours(names), alpha=1.0)
+
+    def truth_overlay(self) -> np.ndarray | None:
+        labels = self.catalog.labels(self.dataset, self.image)
+        if labels is None:
+            return None
+        return render.class_overlay(labels.masks, [c.colour for c in labels.classes], alpha=1.0)
+
+    def error_map(self, trial_id) -> np.ndarray | None:
+        """RGBA error map (TP, FP, FN) of :attr:`error_class`, or None without prediction or labels."""
+        m = self.masks(trial_id)
+        labels = self.catalog.labels(self.dataset, self.image)
+        if m is None or labels is None:
+            return None
+        masks, names = m
+        truth_names = [c.name for c in labels.classes]
+        if self.error_class not in names or self.error_class not in truth_names:
+            return None
+        codes = render.error_codes(masks[names.index(self.error_class)],
+                                   labels.masks[truth_names.index(self.error_class)], labels.ignore)
+        return render.error_overlay(codes, alpha=1.0)

@@ -1,0 +1,109 @@
+"""The Results tab's layout: Jaccard bars, prediction overlays with linked pan/zoom, predict button."""
+
+from __future__ import annotations
+
+import holoviews as hv
+import numpy as np
+import panel as pn
+from holoviews.operation.datashader import rasterize
+
+from app.jobs import readable_error
+from app.render import ERROR_COLOURS
+from app.views.bands import _coords
+from app.views.bands_ui import IMAGE_OPTS, _empty_rgba
+from app.views.results import ResultsView
+
+TILE = dict(IMAGE_OPTS, frame_height=330)
+
+
+def _rgb_el(arr: np.ndarray | None, label: str) -> hv.RGB:
+    if arr is None:
+        return _empty_rgba().relabel(label)
+    xs, ys = _coords(arr.shape[:2])
+    chans = [arr[..., i] for i in range(arr.shape[-1])]
+    if len(chans) == 3:
+        chans.append(np.ones(arr.shape[:2], np.float32))
+    return hv.RGB((xs, ys, *chans), kdims=["x", "y"], vdims=list("RGBA"), label=label)
+
+
+def _safe(view: ResultsView, fn):
+    try:
+        return fn()
+    except Exception as exc:  # noqa: BLE001 - shown in the page
+        view.error = readable_error(exc)
+        return None
+
+
+def jaccard_bars(view: ResultsView):
+    df = view.jaccard_table()
+    if df.empty:
+        return hv.Bars([], ["class", "trial"], "jaccard").opts(title="no per-class Jaccard yet",
+                                                                responsive=True, height=300)
+    return hv.Bars(df, ["class", "trial"], "jaccard").opts(
+        title="validation Jaccard per class", responsive=True, height=320, tools=["hover"],
+        ylim=(0, 1), xrotation=30, multi_level=True, show_legend=True, color="trial", cmap="Category10")
+
+
+def results_layout(view: ResultsView) -> pn.viewable.Viewable:
+    """The Results tab for ``view``."""
+    state = hv.streams.Params(view, ["dataset", "image", "trial", "other", "error_class", "threshold", "version"])
+
+    def base():
+        return _rgb_el(_safe(view, view.rgb) if view.image else None, "image")
+
+    def pred(which):
+        tid = view.trial if which == "trial" else view.other
+        ov = _safe(view, lambda: view.overlay(tid)) if tid is not None else None
+        return _rgb_el(ov, f"trial {tid}")
+
+    def truth():
+        return _rgb_el(_safe(view, view.truth_overlay) if view.image else None, "ground truth")
+
+    def errors():
+        em = _safe(view, lambda: view.error_map(view.trial)) if view.trial is not None else None
+        return _rgb_el(em, "errors")
+
+    img = rasterize(hv.DynamicMap(lambda **_: base(), streams=[state]))
+    p1 = rasterize(hv.DynamicMap(lambda **_: pred("trial"), streams=[state])).apply.opts(alpha=view.param.alpha)
+    p2 = rasterize(hv.DynamicMap(lambda **_: pred("other"), streams=[state])).apply.opts(alpha=view.param.alpha)
+    gt = rasterize(hv.DynamicMap(lambda **_: truth(), streams=[state])).apply.opts(alpha=view.param.alpha)
+    em = rasterize(hv.DynamicMap(lambda **_: errors(), streams=[state]))
+    legend = " ".join(f"<span style='color:{c}'>&#9632;</span> {k}" for k, c in ERROR_COLOURS.items())
+    grid = (
+        (img * p1).opts(title="prediction (selected trial)")
+        + (img * p2).opts(title="prediction (second trial)")
+        + (img * gt).opts(title="ground truth")
+        + (img * em).opts(title="error map of the class")
+    ).cols(2).opts(hv.opts.RGB(**TILE), hv.opts.Layout(shared_axes=True))
+
+    w = pn.widgets
+    predict_btn = w.Button(name="Predict with the selected trial", button_type="primary", css_classes=["predict-button"])
+
+    def _predict(_=None):
+        view.predict(view.trial)
+        if view.other is not None:
+            view.predict(view.other)
+
+    predict_btn.on_click(_predict)
+    progress = w.Progress(value=pn.bind(lambda p: max(p, 0), view.param.progress), max=100,
+                          visible=pn.bind(lambda p: p >= 0, view.param.progress), width=300)
+    controls = pn.Column(
+        w.Select.from_param(view.param.trial, name="Trial (best first)"),
+        w.Select.from_param(view.param.other, name="Second trial"),
+        w.Select.from_param(view.param.image, name="Image"),
+        predict_btn, progress,
+        pn.pane.Markdown(pn.bind(lambda m: m, view.param.message)),
+        w.Select.from_param(view.param.error_class, name="Class of the error map"),
+        pn.pane.HTML(legend),
+        w.FloatSlider.from_param(view.param.threshold, name="Threshold", step=0.05),
+        w.FloatSlider.from_param(view.param.alpha, name="Overlay opacity", step=0.05),
+        w.MultiChoice.from_param(view.param.compare, name="Trials in the Jaccard bars"),
+        width=320,
+    )
+    error = pn.pane.Alert(pn.bind(lambda e: e, view.param.error), alert_type="danger",
+                          visible=pn.bind(bool, view.param.error))
+    bars = pn.pane.HoloViews(pn.bind(lambda *_: jaccard_bars(view), view.param.compare,
+                                     view.studies.param.version), sizing_mode="stretch_width")
+    main = pn.Column(error, bars, pn.pane.HoloViews(grid, sizing_mode="stretch_width", linked_axes=True),
+                     sizing_mode="stretch_width")
+    return pn.Row(controls, main, sizing_mode="stretch_width")

@@ -1,0 +1,125 @@
+"""The Trials tab's layout. Plots are rasterised with datashader above DATASHADE_ABOVE trials."""
+
+from __future__ import annotations
+
+import holoviews as hv
+import numpy as np
+import pandas as pd
+import panel as pn
+from holoviews.operation.datashader import dynspread, rasterize
+
+from app.views.trials import TrialsView
+
+PLOT = dict(responsive=True, height=300, tools=["hover"], show_grid=True)
+
+
+def _points(view: TrialsView, data: pd.DataFrame, x: str, y: str, **opts):
+    pts = hv.Points(data, [x, y], [c for c in data.columns if c not in (x, y)])
+    if view.aggregate():
+        return dynspread(rasterize(pts, aggregator="count", dynamic=False, width=600, height=300)
+                         ).opts(cmap="Blues", cnorm="eq_hist", colorbar=False, **opts)
+    return pts.opts(size=5, alpha=0.7, color="#0072B2", **opts)
+
+
+def objective_plot(view: TrialsView):
+    """Objective of each finished trial and the best so far."""
+    df = view.best_so_far()
+    if df.empty:
+        return hv.Curve([], "trial_id", "objective").opts(title="no finished trial yet", **PLOT)
+    best = hv.Curve(df, "trial_id", "best", label="best so far").opts(color="#D55E00", line_width=2)
+    return (_points(view, df[["trial_id", "objective"]], "trial_id", "objective") * best).opts(
+        title=f"objective per trial ({len(df)} finished)", legend_position="bottom_right", **PLOT)
+
+
+def parallel_plot(view: TrialsView):
+    """Parallel coordinates: one line per trial through its scaled parameters, coloured by objective."""
+    long = view.parallel()
+    if long.empty:
+        return hv.Curve([]).opts(title="parallel coordinates: no finished trial yet", **PLOT)
+    axes = list(dict.fromkeys(long["axis"]))
+    paths = [g[["position", "value", "objective"]].to_numpy() for _, g in long.groupby("trial_id")]
+    path = hv.Path(paths, ["position", "value"], vdims=["objective"])
+    ticks = [(i, a) for i, a in enumerate(axes)]
+    opts = dict(xticks=ticks, xrotation=30, ylabel="scaled value", xlabel="",
+                title="parallel coordinates (colour: objective)", **{k: v for k, v in PLOT.items() if k != "tools"})
+    if view.aggregate():
+        return rasterize(path, aggregator="mean", width=800, height=300, dynamic=False).opts(
+            cmap="viridis", colorbar=True, **opts)
+    return path.opts(color="objective", cmap="viridis", colorbar=True, line_width=1.5, alpha=0.6, **opts)
+
+
+def param_plots(view: TrialsView):
+    """Objective against each parameter (categories as codes)."""
+    num = view.numeric_params()
+    fin = view.finished()
+    if num.empty or not len(num.columns):
+        return hv.Layout([hv.Curve([]).opts(title="no parameters yet", **PLOT)])
+    obj = pd.to_numeric(fin["objective"]).to_numpy(dtype=float)
+    plots = []
+    for col in num.columns:
+        d = pd.DataFrame({col: num[col].to_numpy(), "objective": obj})
+        logx = bool(np.all(d[col] > 0) and d[col].max() / d[col].min() > 100)
+        plots.append(_points(view, d, col, "objective", logx=logx, title=col, responsive=True,
+                             height=220, show_grid=True))
+    return hv.Layout(plots).cols(3).opts(shared_axes=False)
+
+
+def curves_plot(view: TrialsView):
+    """Learning curves of the trials picked in the table."""
+    curves = view.curves()
+    metric = view.curve_metric
+    if not curves or metric is None:
+        return hv.Curve([], "epoch", "value").opts(title="select trials in the table for learning curves", **PLOT)
+    overlay = []
+    for tid, hist in curves.items():
+        if metric in hist:
+            x = hist["epoch"] if "epoch" in hist else np.arange(len(hist))
+            overlay.append(hv.Curve((x, hist[metric]), "epoch", metric, label=f"trial {tid}"))
+    return hv.Overlay(overlay).opts(title=f"learning curves: {metric}", legend_position="right", **PLOT)
+
+
+def trials_layout(view: TrialsView) -> pn.viewable.Viewable:
+    """The Trials tab for ``view``."""
+    dep = [view.param.version, view.param.statuses]
+    table = pn.widgets.Tabulator(
+        view.table(), pagination="remote", page_size=20, selectable="checkbox", show_index=False,
+        header_filters=True, sizing_mode="stretch_width", height=420, disabled=True,
+        name="trials-table",
+    )
+
+    def _update_table(*_):
+        table.value = view.table()
+
+    view.param.watch(_update_table, "version")
+
+    def _select(event):
+        df = table.value
+        view.selected = [df.iloc[i]["trial_id"] for i in event.new if i < len(df)] if "trial_id" in df else []
+
+    table.param.watch(_select, "selection")
+    w = pn.widgets
+    controls = pn.Row(
+        w.CheckButtonGroup.from_param(view.param.statuses, name="Statuses", button_type="primary",
+                                      button_style="outline"),
+        w.Select.from_param(view.param.curve_metric, name="Learning-curve metric", width=220),
+        w.Checkbox.from_param(view.param.higher_is_better, name="higher objective is better"),
+    )
+    summary = pn.bind(lambda *_: pn.pane.Markdown(
+        f"**{view.studies.study or 'no study'}**: {len(view.trials)} trials, "
+        + ", ".join(f"{k}: {v}" for k, v in view.trials["status"].value_counts().items())
+        if "status" in view.trials else "no trials yet"), *dep)
+    error = pn.pane.Alert(pn.bind(lambda a, b: a or b, view.param.error, view.studies.param.error),
+                          alert_type="danger",
+                          visible=pn.bind(lambda a, b: bool(a or b), view.param.error, view.studies.param.error))
+    return pn.Column(
+        error, summary, controls,
+        pn.Row(pn.pane.HoloViews(pn.bind(lambda *_: objective_plot(view), *dep, view.param.higher_is_better),
+                                 sizing_mode="stretch_width"),
+               pn.pane.HoloViews(pn.bind(lambda *_: curves_plot(view), view.param.selected,
+                                         view.param.curve_metric, view.param.version),
+                                 sizing_mode="stretch_width")),
+        pn.pane.HoloViews(pn.bind(lambda *_: parallel_plot(view), *dep), sizing_mode="stretch_width"),
+        pn.pane.HoloViews(pn.bind(lambda *_: param_plots(view), *dep), sizing_mode="stretch_width"),
+        table,
+        sizing_mode="stretch_width",
+    )
