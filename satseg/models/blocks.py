@@ -146,7 +146,9 @@ class InceptionBlock(_Composite):
 
     def __init__(self, filters: int, **kwargs: Any) -> None:
         super().__init__(filters, **kwargs)
-        quarter = max(1, self.filters // 4)
+        if self.filters < 4:
+            raise ValueError(f"InceptionBlock needs filters >= 4 (4 branches), got {filters}")
+        quarter = self.filters // 4
         widths = [self.filters - 3 * quarter, quarter, quarter, quarter]
         self.modules = []
         for m in range(self.convs):

@@ -15,7 +15,7 @@ input_size          128             square patch side in px, 16..2048, divisible
 crop_margin         0               px cut from every side of the output (context only);
                                     input_size - 2*crop_margin >= 8
 depth               4               pooling levels, 2..6; bottleneck side = input_size / 2**depth
-base_filters        16              filters at level 0, 2..512
+base_filters        16              filters at level 0, 2..512 (inception: >= 4)
 filter_growth       2.0             filters at level i = round(base_filters * filter_growth**i),
                                     1.0..4.0; the bottleneck (level depth) must stay <= 4096
 kernel_size         3               odd, 1..7 (plain, residual, dense blocks)
@@ -256,6 +256,12 @@ def _validate(cfg: ModelConfig) -> None:  # noqa: C901 - one flat list of rules 
             "filter_growth or depth",
         )
 
+    if cfg.block == "inception" and cfg.filters_at(0) < 4:
+        raise _fail(
+            "base_filters",
+            cfg.base_filters,
+            "block 'inception' splits the filters over 4 branches: base_filters must be >= 4",
+        )
     if cfg.growth_rate is not None and cfg.block != "dense":
         raise _fail(
             "growth_rate",

@@ -101,7 +101,7 @@ class JaccardMetric(keras.metrics.Metric):
     def counts(self) -> np.ndarray:
         """Accumulated int64 ``(num_classes, 3)`` TP, FP, FN."""
         return np.stack(
-            [np.asarray(ops.convert_to_numpy(v)) for v in (self.tp, self.fp, self.fn)], axis=-1
+            [np.asarray(v.numpy()) for v in (self.tp, self.fp, self.fn)], axis=-1
         ).astype(np.int64)
 
     def report(self) -> JaccardReport:
