@@ -99,10 +99,11 @@ def confusion_counts(
             f"confusion_counts: masks must be (C, H, W) or (N, C, H, W), got shape {p.shape}"
         )
     is_dask = not isinstance(p, np.ndarray) or not isinstance(t, np.ndarray)
+    xp: Any = np
     if is_dask:
-        import dask.array as xp
-    else:
-        xp = np
+        import dask.array
+
+        xp = dask.array
     c_axis = channel_axis % p.ndim
     p = xp.moveaxis(p, c_axis, -1)
     t = xp.moveaxis(t, c_axis, -1)

@@ -77,9 +77,7 @@ class JaccardReport:
         ).reshape(len(names), 3)
         report = jaccard_from_counts(counts, names)
         per_image = {k: cls.from_dict(v) for k, v in data.get("per_image", {}).items()}
-        return cls(
-            per_class=report.per_class, mean=report.mean, counts=counts, per_image=per_image
-        )
+        return cls(per_class=report.per_class, mean=report.mean, counts=counts, per_image=per_image)
 
     def table(self, digits: int = 4) -> str:
         """Plain-text table: class, J, TP, FP, FN, then the mean."""
@@ -127,16 +125,16 @@ def jaccard_from_counts(
     if (arr < 0).any():
         raise DataError("jaccard_from_counts: counts must be non-negative")
     arr = arr.astype(np.int64)
-    names = list(class_names) if class_names is not None else [f"class_{i}" for i in range(len(arr))]
+    names = (
+        list(class_names) if class_names is not None else [f"class_{i}" for i in range(len(arr))]
+    )
     if len(names) != len(arr):
         raise DataError(
             f"jaccard_from_counts: {len(names)} class names for {len(arr)} classes of counts"
         )
     f = arr.astype(np.float64)
     per_class, mean = jaccard_terms(f[:, TP], f[:, FP], f[:, FN], xp=np)
-    images = {
-        str(k): jaccard_from_counts(v, names) for k, v in (per_image or {}).items()
-    }
+    images = {str(k): jaccard_from_counts(v, names) for k, v in (per_image or {}).items()}
     return JaccardReport(
         per_class={n: float(j) for n, j in zip(names, per_class, strict=True)},
         mean=float(mean),

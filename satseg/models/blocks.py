@@ -106,7 +106,11 @@ class PlainBlock(_Composite):
     def __init__(self, filters: int, **kwargs: Any) -> None:
         super().__init__(filters, **kwargs)
         self.stages = [
-            (self._conv(self.filters, self.kernel_size, f"conv{i}"), self._bn(f"bn{i}"), self._act(f"act{i}"))
+            (
+                self._conv(self.filters, self.kernel_size, f"conv{i}"),
+                self._bn(f"bn{i}"),
+                self._act(f"act{i}"),
+            )
             for i in range(self.convs)
         ]
 
@@ -123,7 +127,11 @@ class ResidualBlock(_Composite):
     def __init__(self, filters: int, **kwargs: Any) -> None:
         super().__init__(filters, **kwargs)
         self.stages = [
-            (self._conv(self.filters, self.kernel_size, f"conv{i}"), self._bn(f"bn{i}"), self._act(f"act{i}"))
+            (
+                self._conv(self.filters, self.kernel_size, f"conv{i}"),
+                self._bn(f"bn{i}"),
+                self._act(f"act{i}"),
+            )
             for i in range(self.convs)
         ]
         self.project = self._conv(self.filters, 1, "project")
@@ -153,8 +161,14 @@ class InceptionBlock(_Composite):
         self.modules = []
         for m in range(self.convs):
             branch1 = [self._conv(widths[0], 1, f"m{m}_b1_conv")]
-            branch3 = [self._conv(quarter, 1, f"m{m}_b3_reduce"), self._conv(widths[1], 3, f"m{m}_b3_conv")]
-            branch5 = [self._conv(quarter, 1, f"m{m}_b5_reduce"), self._conv(widths[2], 5, f"m{m}_b5_conv")]
+            branch3 = [
+                self._conv(quarter, 1, f"m{m}_b3_reduce"),
+                self._conv(widths[1], 3, f"m{m}_b3_conv"),
+            ]
+            branch5 = [
+                self._conv(quarter, 1, f"m{m}_b5_reduce"),
+                self._conv(widths[2], 5, f"m{m}_b5_conv"),
+            ]
             pool = [
                 layers.MaxPooling2D(3, strides=1, padding="same", name=f"m{m}_pool"),
                 self._conv(widths[3], 1, f"m{m}_pool_conv"),
@@ -188,7 +202,11 @@ class DenseBlock(_Composite):
         super().__init__(filters, **kwargs)
         self.growth_rate = int(growth_rate)
         self.dense_layers = [
-            (self._bn(f"bn{i}"), self._act(f"act{i}"), self._conv(self.growth_rate, self.kernel_size, f"conv{i}"))
+            (
+                self._bn(f"bn{i}"),
+                self._act(f"act{i}"),
+                self._conv(self.growth_rate, self.kernel_size, f"conv{i}"),
+            )
             for i in range(self.convs)
         ]
         self.transition_bn = self._bn("transition_bn")
@@ -213,13 +231,19 @@ class DenseBlock(_Composite):
 class PyramidPooling(_Composite):
     """PSPNet pyramid pooling over a square map whose side every bin count divides."""
 
-    def __init__(self, filters: int, *, bins: tuple[int, ...] | list[int] = (1, 2), **kwargs: Any) -> None:
+    def __init__(
+        self, filters: int, *, bins: tuple[int, ...] | list[int] = (1, 2), **kwargs: Any
+    ) -> None:
         kwargs.setdefault("convs", 1)
         super().__init__(filters, **kwargs)
         self.bins = [int(b) for b in bins]
         branch_filters = max(1, self.filters // len(self.bins))
         self.branches = [
-            (self._conv(branch_filters, 1, f"bin{b}_conv"), self._bn(f"bin{b}_bn"), self._act(f"bin{b}_act"))
+            (
+                self._conv(branch_filters, 1, f"bin{b}_conv"),
+                self._bn(f"bin{b}_bn"),
+                self._act(f"bin{b}_act"),
+            )
             for b in self.bins
         ]
         self.fuse = self._conv(self.filters, 1, "fuse")

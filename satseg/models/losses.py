@@ -61,9 +61,7 @@ class SegmentationLoss(keras.losses.Loss):
         dtype: Any = None,
         **kwargs: Any,
     ) -> None:
-        super().__init__(
-            name=name or self.name_default, reduction=reduction, dtype=dtype, **kwargs
-        )
+        super().__init__(name=name or self.name_default, reduction=reduction, dtype=dtype, **kwargs)
         self.class_weights = None if class_weights is None else [float(w) for w in class_weights]
         if self.class_weights is not None and (
             not self.class_weights or min(self.class_weights) < 0 or sum(self.class_weights) <= 0
@@ -150,7 +148,9 @@ class DiceLoss(SegmentationLoss):
         axes = _reduce_axes(y)
         pv = p * valid
         inter = ops.sum(y * pv, axis=axes)
-        dice = (2.0 * inter + self.eps) / (ops.sum(y, axis=axes) + ops.sum(pv, axis=axes) + self.eps)
+        dice = (2.0 * inter + self.eps) / (
+            ops.sum(y, axis=axes) + ops.sum(pv, axis=axes) + self.eps
+        )
         return 1.0 - self._wmean(dice)
 
 

@@ -30,7 +30,9 @@ def test_counts_by_hand() -> None:
 
 def test_threshold_on_probabilities() -> None:
     probs = np.where(PRED > 0, 0.5, 0.49)  # >= 0.5 is positive
-    np.testing.assert_array_equal(confusion_counts(probs, TRUE, threshold=0.5), [[2, 1, 1], [0, 0, 1]])
+    np.testing.assert_array_equal(
+        confusion_counts(probs, TRUE, threshold=0.5), [[2, 1, 1], [0, 0, 1]]
+    )
 
 
 def test_ignore_pixels_excluded() -> None:
@@ -77,16 +79,20 @@ def test_counts_are_additive_over_chunks_and_dask() -> None:
     whole = confusion_counts(pred, true, ignore, threshold=0.5)
     tiles = sum(
         confusion_counts(
-            pred[:, y : y + 16, x : x + 24], true[:, y : y + 16, x : x + 24],
-            ignore[y : y + 16, x : x + 24], threshold=0.5,
+            pred[:, y : y + 16, x : x + 24],
+            true[:, y : y + 16, x : x + 24],
+            ignore[y : y + 16, x : x + 24],
+            threshold=0.5,
         )
         for y in range(0, 40, 16)
         for x in range(0, 56, 24)
     )
     np.testing.assert_array_equal(whole, tiles)
     lazy = confusion_counts(
-        da.from_array(pred, chunks=(3, 16, 24)), da.from_array(true, chunks=(1, 20, 20)),
-        da.from_array(ignore, chunks=(13, 17)), threshold=0.5,
+        da.from_array(pred, chunks=(3, 16, 24)),
+        da.from_array(true, chunks=(1, 20, 20)),
+        da.from_array(ignore, chunks=(13, 17)),
+        threshold=0.5,
     )
     np.testing.assert_array_equal(whole, lazy)
     # the score of summed counts is not the mean of per-tile scores: check it is the summed one

@@ -36,8 +36,15 @@ def test_derived_sizes() -> None:
 
 def test_round_trip_json_and_yaml() -> None:
     cfg = ModelConfig(
-        bands=20, classes=10, block="dense", growth_rate=12, bottleneck="pyramid",
-        pyramid_bins=(1, 2, 4), dropout=(0.0, 0.1, 0.1, 0.2, 0.3), activation="elu", l2=1e-4,
+        bands=20,
+        classes=10,
+        block="dense",
+        growth_rate=12,
+        bottleneck="pyramid",
+        pyramid_bins=(1, 2, 4),
+        dropout=(0.0, 0.1, 0.1, 0.2, 0.3),
+        activation="elu",
+        l2=1e-4,
     )
     d = cfg.to_dict()
     assert set(d) == set(ModelConfig.field_names())
@@ -70,7 +77,10 @@ BAD = [
     ({"crop_margin": 61, "input_size": 128}, "crop_margin"),
     ({"block": "transformer"}, "block"),
     ({"growth_rate": 12, "block": "residual"}, "growth_rate"),
-    ({"bottleneck": "pyramid", "pyramid_bins": [1, 3], "input_size": 128, "depth": 4}, "pyramid_bins"),
+    (
+        {"bottleneck": "pyramid", "pyramid_bins": [1, 3], "input_size": 128, "depth": 4},
+        "pyramid_bins",
+    ),
     ({"pyramid_bins": [1, 2]}, "pyramid_bins"),
     ({"bottleneck": "pyramid", "pyramid_bins": [2, 2]}, "pyramid_bins"),
     ({"activation": "softmax"}, "activation"),

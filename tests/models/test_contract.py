@@ -131,7 +131,9 @@ def test_options_build(options) -> None:
     if cfg.l2 > 0:
         assert len(model.losses) > 0  # weight decay is in the model's losses
     if not cfg.batch_norm:
-        assert not any(isinstance(w, keras.layers.BatchNormalization) for w in model._flatten_layers())
+        assert not any(
+            isinstance(w, keras.layers.BatchNormalization) for w in model._flatten_layers()
+        )
 
 
 @settings(max_examples=6, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -144,11 +146,23 @@ def test_options_build(options) -> None:
     initializer=st.sampled_from(INITIALIZERS),
     upsampling=st.sampled_from(["transpose", "bilinear"]),
 )
-def test_any_valid_config_builds(block, bottleneck, depth, margin, activation, initializer, upsampling) -> None:
+def test_any_valid_config_builds(
+    block, bottleneck, depth, margin, activation, initializer, upsampling
+) -> None:
     cfg = ModelConfig(
-        bands=2, classes=1, input_size=32, depth=depth, base_filters=4 if block == "inception" else 2, filter_growth=1.0,
-        convs_per_block=1, crop_margin=margin, block=block, bottleneck=bottleneck,
-        activation=activation, initializer=initializer, upsampling=upsampling,
+        bands=2,
+        classes=1,
+        input_size=32,
+        depth=depth,
+        base_filters=4 if block == "inception" else 2,
+        filter_growth=1.0,
+        convs_per_block=1,
+        crop_margin=margin,
+        block=block,
+        bottleneck=bottleneck,
+        activation=activation,
+        initializer=initializer,
+        upsampling=upsampling,
     )
     model = build_model(cfg)
     assert model.output_shape == (None, 32 - 2 * margin, 32 - 2 * margin, 1)

@@ -81,7 +81,10 @@ def test_class_weights(name: str) -> None:
     weighted = _value(get_loss(name, class_weights=[1.0, 3.0]), y, p)
     if name == "bce_jaccard":  # weighted mean of BCE_c minus log of weighted mean of J_c
         bce = [_value(get_loss("bce"), y[..., c : c + 1], p[..., c : c + 1]) for c in range(2)]
-        jac = [1 - _value(get_loss("soft_jaccard"), y[..., c : c + 1], p[..., c : c + 1]) for c in range(2)]
+        jac = [
+            1 - _value(get_loss("soft_jaccard"), y[..., c : c + 1], p[..., c : c + 1])
+            for c in range(2)
+        ]
         expected = (bce[0] + 3 * bce[1]) / 4 - math.log((jac[0] + 3 * jac[1]) / 4)
     else:
         expected = (per_class[0] + 3 * per_class[1]) / 4

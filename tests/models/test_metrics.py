@@ -51,7 +51,12 @@ def test_threshold_is_inclusive() -> None:
 def test_per_class_metrics_in_fit_logs() -> None:
     y, p = _batches()
     metrics = jaccard_metrics(["Buildings", "Road (paved)", "c"])
-    assert [m.name for m in metrics] == ["jaccard", "jaccard_buildings", "jaccard_road_paved", "jaccard_c"]
+    assert [m.name for m in metrics] == [
+        "jaccard",
+        "jaccard_buildings",
+        "jaccard_road_paved",
+        "jaccard_c",
+    ]
     inputs = keras.Input((12, 12, 3))
     model = keras.Model(inputs, keras.layers.Identity()(inputs))
     model.compile(loss="mse", metrics=metrics)
