@@ -19,7 +19,7 @@ import keras
 import numpy as np
 
 from satseg.training.config import TrainingParams
-from satseg.training.run import atomic_save_model, atomic_write_json
+from satseg.training.run import atomic_save_model, atomic_write_json, predict_fn
 from satseg.training.schedules import scheduled_lr
 from satseg.training.validate import ValItem, validation_counts
 
@@ -67,6 +67,7 @@ class RunCallback(keras.callbacks.Callback):
         self._epoch_t0 = 0.0
         self._epoch_times: list[float] = []
         self._cur_epoch = 0
+        self._predict: Any = None
         self._lr = float(params.learning_rate)
 
     # ---------------------------------------------------------------- helpers
@@ -146,8 +147,10 @@ class RunCallback(keras.callbacks.Callback):
         from satseg.evaluation import jaccard_from_counts
 
         t0 = time.monotonic()
+        if self._predict is None:
+            self._predict = predict_fn(self.model)
         counts = validation_counts(
-            self.model.predict_on_batch, self.val, self.input_size, self.output_size,
+            self._predict, self.val, self.input_size, self.output_size,
             threshold=self.p.threshold,
         )
         report = jaccard_from_counts(counts, self.class_names)

@@ -32,6 +32,7 @@ from satseg.training.run import (
     atomic_write_text,
     class_slug,
     load_keras_model,
+    predict_fn,
 )
 
 log = logging.getLogger("satseg.training")
@@ -229,10 +230,12 @@ def _final_report(
     mcfg = cfg.model_config(len(prep.channel_names), 1)
     items = val_items(prep.val, None, 1, cfg.training.seed)
 
+    fns = [predict_fn(m) for m in models]
+
     def predict(x: Any) -> Any:
         import numpy as np
 
-        return np.concatenate([np.asarray(m.predict_on_batch(x)) for m in models], axis=-1)
+        return np.concatenate([f(x) for f in fns], axis=-1)
 
     counts = validation_counts(
         predict, items, mcfg.input_size, mcfg.output_size, threshold=cfg.training.threshold

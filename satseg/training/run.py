@@ -21,6 +21,7 @@ import json
 import logging
 import os
 import re
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -64,7 +65,10 @@ def atomic_save_model(model: Any, path: Path) -> None:
     path = Path(path)
     tmp = path.with_name(f".{path.stem}.tmp-{os.getpid()}.keras")
     try:
-        model.save(tmp)
+        with warnings.catch_warnings():
+            # TF tensors' __array__ lacks numpy 2's copy keyword; harmless, raised per variable
+            warnings.filterwarnings("ignore", message="__array__ implementation doesn't accept")
+            model.save(tmp)
         os.replace(tmp, path)
     except OSError as exc:
         tmp.unlink(missing_ok=True)
@@ -88,6 +92,22 @@ def load_keras_model(path: Path, compile: bool = False) -> Any:
         raise ModelError(f"cannot load model {path}: {exc}") from exc
 
 
+def predict_fn(model: Any) -> Any:
+    """A compiled ``x -> probabilities`` numpy function for ``model`` (inference mode).
+
+    One ``tf.function`` per model, traced once per batch shape; cheaper per call than
+    ``model.predict`` and free of its per-call set-up.
+    """
+    import tensorflow as tf
+
+    call = tf.function(lambda x: model(x, training=False), reduce_retracing=True)
+
+    def predict(x: np.ndarray) -> np.ndarray:
+        return call(tf.convert_to_tensor(np.asarray(x, np.float32))).numpy()
+
+    return predict
+
+
 class RunModel:
     """A trained run loaded from its folder: metadata, normalisation and the model(s).
 
@@ -101,6 +121,7 @@ class RunModel:
         self.run_dir = Path(run_dir)
         self.meta = meta
         self.models = list(models)
+        self._fns = [predict_fn(m) for m in self.models]
         self.config = config
         self.band_names: tuple[str, ...] = tuple(meta["bands"])
         self.indices: tuple[str, ...] = tuple(meta.get("indices", ()))
@@ -155,9 +176,9 @@ class RunModel:
                 f"got {x.shape}"
             )
         outs = []
-        for model in self.models:
+        for fn in self._fns:
             parts = [
-                np.asarray(model.predict_on_batch(x[i : i + batch_size]), np.float32)
+                np.asarray(fn(x[i : i + batch_size]), np.float32)
                 for i in range(0, len(x), batch_size)
             ]
             outs.append(np.concatenate(parts) if parts else np.zeros((0,), np.float32))
