@@ -9,6 +9,8 @@ import sys
 
 import pytest
 import yaml
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from satseg.errors import ConfigError
 from satseg.models import ModelConfig, list_block_types
@@ -131,3 +133,26 @@ def test_validation_does_not_import_tensorflow() -> None:
     )
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+_ANY = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(-10, 300),
+    st.floats(allow_nan=True, allow_infinity=True),
+    st.sampled_from(["plain", "pyramid", "dense", "relu", "bilinear", "he_normal", "x"]),
+    st.lists(st.integers(-2, 9), max_size=7),
+    st.lists(st.floats(0, 1), max_size=7),
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.dictionaries(st.sampled_from(ModelConfig.field_names()), _ANY, max_size=6))
+def test_from_dict_accepts_or_raises_config_error(data: dict) -> None:
+    """Any input either validates (and round-trips) or raises ConfigError: no other error."""
+    try:
+        cfg = ModelConfig.from_dict(data)
+    except ConfigError:
+        return
+    assert ModelConfig.from_dict(json.loads(json.dumps(cfg.to_dict()))) == cfg
+    assert cfg.input_size % 2**cfg.depth == 0 and cfg.output_size >= 8

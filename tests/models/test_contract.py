@@ -136,33 +136,41 @@ def test_options_build(options) -> None:
         )
 
 
-@settings(max_examples=6, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=8, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(
     block=st.sampled_from(list_block_types()),
     bottleneck=st.sampled_from(["plain", "pyramid"]),
-    depth=st.integers(2, 4),
-    margin=st.integers(0, 4),
+    depth=st.integers(2, 5),
+    margin=st.integers(0, 12),
+    growth=st.sampled_from([1.0, 1.5, 2.0]),
+    kernel=st.sampled_from([1, 3, 5]),
+    convs=st.integers(1, 3),
     activation=st.sampled_from(ACTIVATIONS),
     initializer=st.sampled_from(INITIALIZERS),
     upsampling=st.sampled_from(["transpose", "bilinear"]),
+    batch_norm=st.booleans(),
+    dropout=st.sampled_from([0.0, 0.3]),
+    l2=st.sampled_from([0.0, 1e-4]),
 )
-def test_any_valid_config_builds(
-    block, bottleneck, depth, margin, activation, initializer, upsampling
-) -> None:
+def test_any_valid_config_builds_and_trains(**params) -> None:
+    """Random combinations of the documented ranges build, keep the contract and take a step."""
+    margin = params.pop("margin")
     cfg = ModelConfig(
         bands=2,
-        classes=1,
+        classes=2,
         input_size=32,
-        depth=depth,
-        base_filters=4 if block == "inception" else 2,
-        filter_growth=1.0,
-        convs_per_block=1,
+        base_filters=4,
         crop_margin=margin,
-        block=block,
-        bottleneck=bottleneck,
-        activation=activation,
-        initializer=initializer,
-        upsampling=upsampling,
+        filter_growth=params.pop("growth"),
+        kernel_size=params.pop("kernel"),
+        convs_per_block=params.pop("convs"),
+        **params,
     )
     model = build_model(cfg)
-    assert model.output_shape == (None, 32 - 2 * margin, 32 - 2 * margin, 1)
+    side = 32 - 2 * margin
+    assert model.output_shape == (None, side, side, 2)
+    model.compile(optimizer="adam", loss=get_loss("bce_jaccard"), run_eagerly=True)
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(2, 32, 32, 2)).astype(np.float32)
+    y = (rng.random((2, side, side, 2)) > 0.5).astype(np.float32)
+    assert np.isfinite(float(model.train_on_batch(x, y)))
