@@ -29,8 +29,8 @@ TP, FP, FN = 0, 1, 2
 def count_terms(pred: Any, true: Any, valid: Any, axis: Any, xp: Any = np) -> tuple[Any, Any, Any]:
     """TP, FP, FN summed over ``axis`` from 0/1 arrays ``pred``, ``true`` and ``valid``.
 
-    All three must be numeric 0/1 arrays (same dtype, broadcastable); ``valid`` is 0 on ignored
-    elements. Works for numpy, dask.array and keras.ops.
+    All three must be 0/1 arrays of one dtype (bool for numpy/dask, int for keras.ops),
+    broadcastable; ``valid`` is 0 on ignored elements. Works for numpy, dask.array and keras.ops.
     """
     pv = pred * valid
     tp = xp.sum(pv * true, axis=axis)
@@ -107,7 +107,8 @@ def confusion_counts(
     c_axis = channel_axis % p.ndim
     p = xp.moveaxis(p, c_axis, -1)
     t = xp.moveaxis(t, c_axis, -1)
-    valid = (t >= 0).astype(np.int64)
+    # bool arrays throughout (1 byte per element; sums of bools are int64 counts)
+    valid = t >= 0
     if ignore is not None:
         ign = _as_array(ignore)
         if tuple(ign.shape) != tuple(p.shape[:-1]):
@@ -115,10 +116,9 @@ def confusion_counts(
                 f"confusion_counts: ignore shape {tuple(ign.shape)} must equal the mask shape "
                 f"without the class axis {tuple(p.shape[:-1])}"
             )
-        valid = valid * (~ign.astype(bool)).astype(np.int64)[..., None]
+        valid = valid & ~ign.astype(bool)[..., None]
     pb = (p >= threshold) if threshold is not None else (p > 0)
-    pb = pb.astype(np.int64)
-    tb = (t > 0).astype(np.int64)
+    tb = t > 0
     if per_image:
         if p.ndim != 4:
             raise DataError("confusion_counts: per_image=True needs masks shaped (N, C, H, W)")
