@@ -52,6 +52,15 @@ class JaccardReport:
         )
         return pd.DataFrame(rows).set_index("class")
 
+    def per_image_frame(self) -> Any:
+        """pandas DataFrame: one row per image id, one column per class plus "mean"."""
+        import pandas as pd
+
+        rows = {k: {**r.per_class, "mean": r.mean} for k, r in self.per_image.items()}
+        frame = pd.DataFrame.from_dict(rows, orient="index", columns=[*self.per_class, "mean"])
+        frame.index.name = "image"
+        return frame
+
     def to_dict(self) -> dict[str, Any]:
         """JSON-able dict: mean, per_class, counts (NaN written as None), per_image."""
 

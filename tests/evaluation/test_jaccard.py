@@ -117,6 +117,10 @@ def test_report_views() -> None:
     assert list(frame.index) == ["buildings", "water", "road", "mean"]
     assert frame.loc["road", "tp"] == 3 and frame.loc["mean", "fn"] == 2
     assert frame.loc["mean", "jaccard"] == pytest.approx(report.mean)
+    images = report.per_image_frame()
+    assert list(images.index) == ["img1", "img2"]
+    assert list(images.columns) == ["buildings", "water", "road", "mean"]
+    assert images.loc["img2", "buildings"] == 0.5 and math.isnan(images.loc["img1", "water"])
     text = report.table()
     assert "buildings" in text and "n/a" in text and "0.6250" in text
     d = json.loads(json.dumps(report.to_dict()))
