@@ -121,7 +121,8 @@ def jaccard_from_counts(
         counts: int array ``(n_classes, 3)`` (TP, FP, FN), e.g. the sum of
             :func:`confusion_counts` over images; an ``(N, n_classes, 3)`` stack is summed.
         class_names: names in count order (default "class_0", ...).
-        per_image: optional ``{image_id: counts (n_classes, 3)}`` for per-image values.
+        per_image: optional ``{image_id: counts (n_classes, 3)}`` for per-image values, e.g.
+            ``dict(zip(ids, confusion_counts(p, t, per_image=True, channel_axis=1)))``.
     """
     arr = np.asarray(counts)
     if arr.ndim == 3:
