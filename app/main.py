@@ -31,11 +31,25 @@ def init_extensions() -> None:
     pn.config.loading_indicator = True
 
 
-class AppState(param.Parameterized):
-    """What the sidebar pickers select; every view watches it."""
+def warm_up() -> None:
+    """Compile datashader's numba kernels (raster, points, lines) once per process, so the first
+    page does not wait for the JIT. Run in a background thread at server start."""
+    import numpy as np
+    from holoviews.operation.datashader import rasterize
 
-    store = param.Selector(objects=[], doc="study store (found under the server's --store paths)")
-    study = param.Selector(objects=[], doc="study in the selected store")
+    try:
+        xs = np.arange(4) + 0.5
+        img = np.random.default_rng(0).random((4, 4)).astype(np.float32)
+        rasterize(hv.Image((xs, xs, img)), dynamic=False, width=8, height=8)
+        rasterize(hv.RGB((xs, xs, img, img, img, img), vdims=list("RGBA")), dynamic=False,
+                  width=8, height=8)
+        rasterize(hv.Points((xs, xs)), aggregator="count", dynamic=False, width=8, height=8)
+        import datashader as ds
+
+        path = hv.Path([np.column_stack([xs, xs, xs])], vdims=["objective"])
+        rasterize(path, aggregator=ds.mean("objective"), dynamic=False, width=8, height=8)
+    except Exception:  # noqa: BLE001 - only a speed-up
+        log.exception("warm-up failed")
 
 
 class Dashboard(param.Parameterized):
@@ -75,11 +89,15 @@ class Dashboard(param.Parameterized):
         data_select = w.Select.from_param(self.bands.param.dataset, name="Data set")
         store_select = w.Select.from_param(self.studies.param.store, name="Study store")
         study_select = w.Select.from_param(self.studies.param.study, name="Study")
+        def lazy(build, view):
+            # Built the first time its tab is shown: the first render pays for one tab only.
+            return pn.param.ParamFunction(lambda: build(view), lazy=True, sizing_mode="stretch_width")
+
         tabs = pn.Tabs(
-            ("Bands", bands_layout(self.bands)),
-            ("Hyperspace", hyperspace_layout(self.hyperspace)),
-            ("Trials", trials_layout(self.trials)),
-            ("Results", results_layout(self.results)),
+            ("Bands", lazy(bands_layout, self.bands)),
+            ("Hyperspace", lazy(hyperspace_layout, self.hyperspace)),
+            ("Trials", lazy(trials_layout, self.trials)),
+            ("Results", lazy(results_layout, self.results)),
             dynamic=True, sizing_mode="stretch_both", name="tabs",
         )
         self.tabs = tabs

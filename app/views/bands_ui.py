@@ -12,7 +12,7 @@ from app.views.bands import BandsView, _coords
 
 IMAGE_OPTS = dict(
     frame_height=520, data_aspect=1, invert_yaxis=True,
-    tools=["hover", "tap"], active_tools=["wheel_zoom"], xlabel="column", ylabel="row",
+    tools=["hover", "tap"], active_tools=["wheel_zoom"], xlabel="column", ylabel="row", show_legend=False,
 )
 STATE = ["dataset", "image", "mode", "layer", "red", "green", "blue", "percentiles",
          "auto_range", "value_range"]

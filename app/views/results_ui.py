@@ -13,7 +13,8 @@ from app.views.bands import _coords
 from app.views.bands_ui import IMAGE_OPTS, _empty_rgba
 from app.views.results import ResultsView
 
-TILE = dict(IMAGE_OPTS, frame_height=330)
+TILE = {k: v for k, v in IMAGE_OPTS.items() if k not in ("data_aspect", "frame_height")}
+TILE_WIDTH = 380
 
 
 def _rgb_el(arr: np.ndarray | None, label: str) -> hv.RGB:
@@ -69,12 +70,23 @@ def results_layout(view: ResultsView) -> pn.viewable.Viewable:
     gt = rasterize(hv.DynamicMap(lambda **_: truth(), streams=[state])).apply.opts(alpha=view.param.alpha)
     em = rasterize(hv.DynamicMap(lambda **_: errors(), streams=[state]))
     legend = " ".join(f"<span style='color:{c}'>&#9632;</span> {k}" for k, c in ERROR_COLOURS.items())
-    grid = (
-        (img * p1).opts(title="prediction (selected trial)")
-        + (img * p2).opts(title="prediction (second trial)")
-        + (img * gt).opts(title="ground truth")
-        + (img * em).opts(title="error map of the class")
-    ).cols(2).opts(hv.opts.RGB(**TILE), hv.opts.Layout(shared_axes=True))
+
+    def grid(dataset, image):
+        # Fixed frames with the image's aspect (square pixels); rebuilt when the image changes.
+        try:
+            h, w = view.catalog.shape(dataset, image) if image else (1, 1)
+        except Exception:  # noqa: BLE001 - the error shows in the page already
+            h, w = 1, 1
+        fh = int(min(max(TILE_WIDTH * h / w, 160), 640))
+        tile = dict(TILE, frame_width=TILE_WIDTH, frame_height=fh)
+        panes = [
+            pn.pane.HoloViews((img * layer).opts(hv.opts.RGB(**tile), hv.opts.Overlay(title=title)),
+                              linked_axes=True, sizing_mode="fixed")
+            for layer, title in ((p1, "prediction (selected trial)"), (p2, "prediction (second trial)"),
+                                 (gt, "ground truth"), (em, "error map of the class"))
+        ]
+        # Separate panes in one layout: Panel links their x/y ranges (pan/zoom together).
+        return pn.GridBox(*panes, ncols=2, name="results-grid")
 
     w = pn.widgets
     predict_btn = w.Button(name="Predict with the selected trial", button_type="primary", css_classes=["predict-button"])
@@ -104,6 +116,6 @@ def results_layout(view: ResultsView) -> pn.viewable.Viewable:
                           visible=pn.bind(bool, view.param.error))
     bars = pn.pane.HoloViews(pn.bind(lambda *_: jaccard_bars(view), view.param.compare,
                                      view.studies.param.version), sizing_mode="stretch_width")
-    main = pn.Column(error, bars, pn.pane.HoloViews(grid, sizing_mode="stretch_width", linked_axes=True),
+    main = pn.Column(error, bars, pn.bind(grid, view.param.dataset, view.param.image),
                      sizing_mode="stretch_width")
     return pn.Row(controls, main, sizing_mode="stretch_width")

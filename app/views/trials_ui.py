@@ -37,14 +37,29 @@ def parallel_plot(view: TrialsView):
     if long.empty:
         return hv.Curve([]).opts(title="parallel coordinates: no finished trial yet", **PLOT)
     axes = list(dict.fromkeys(long["axis"]))
-    paths = [g[["position", "value", "objective"]].to_numpy() for _, g in long.groupby("trial_id")]
-    path = hv.Path(paths, ["position", "value"], vdims=["objective"])
+    n_axes = len(axes)
+    # long is ordered axis-major: reshape to (trials, axes) and draw each trial as one polyline.
+    pos = long["position"].to_numpy().reshape(n_axes, -1).T
+    val = long["value"].to_numpy().reshape(n_axes, -1).T
+    obj = long["objective"].to_numpy().reshape(n_axes, -1).T
+    if view.aggregate():
+        # One NaN-separated path: datashader draws thousands of polylines in one pass.
+        sep = np.full((pos.shape[0], 1), np.nan)
+        data = np.column_stack([np.hstack([pos, sep]).ravel(), np.hstack([val, sep]).ravel(),
+                                np.hstack([obj, sep]).ravel()])
+        path = hv.Path([data], ["position", "value"], vdims=["objective"])
+    else:
+        path = hv.Path([np.column_stack([p, v, o]) for p, v, o in zip(pos, val, obj, strict=True)],
+                       ["position", "value"], vdims=["objective"])
     ticks = [(i, a) for i, a in enumerate(axes)]
     opts = dict(xticks=ticks, xrotation=30, ylabel="scaled value", xlabel="",
                 title="parallel coordinates (colour: objective)", **{k: v for k, v in PLOT.items() if k != "tools"})
     if view.aggregate():
-        return rasterize(path, aggregator="mean", width=800, height=300, dynamic=False).opts(
-            cmap="viridis", colorbar=True, **opts)
+        import datashader as ds
+
+        return rasterize(path, aggregator=ds.mean("objective"), width=800, height=300,
+                         dynamic=False).opts(
+            cmap="viridis", colorbar=True, clabel="objective (mean)", **opts)
     return path.opts(color="objective", cmap="viridis", colorbar=True, line_width=1.5, alpha=0.6, **opts)
 
 

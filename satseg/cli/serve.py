@@ -39,6 +39,11 @@ def handler(args: argparse.Namespace) -> int:
     if args.address in ("127.0.0.1", "localhost"):
         origins.append(f"127.0.0.1:{args.port}")
     print(f"satseg dashboard: http://{args.address}:{args.port}/app", flush=True)
+    import threading
+
+    from app.main import warm_up
+
+    threading.Thread(target=warm_up, name="satseg-app-warm-up", daemon=True).start()
     pn.config.nthreads = 2  # callbacks on a thread pool: one slow plot does not freeze other sessions
     pn.serve(
         {"app": lambda: create_app(settings)}, port=args.port, address=args.address,
