@@ -49,6 +49,12 @@ class Catalog:
         self._lock = threading.RLock()
 
     # ---------------------------------------------------------------- data sets
+    def add(self, name: str, dataset: Any, path: str | None = None) -> None:
+        """Offer an already opened data set (notebooks, tests, benchmarks)."""
+        with self._lock:
+            self.paths[name] = path or str(getattr(dataset, "root", name))
+            self._datasets[name] = dataset
+
     def names(self) -> list[str]:
         return list(self.paths)
 

@@ -80,3 +80,81 @@ def check_field(f: Field) -> str:
     if f.kind == "choice" and not f.selected:
         return "keep at least one choice (or disable the field)"
     return ""
+
+
+# ---------------------------------------------------------------------------- dict <-> fields
+# The space document maps a dotted parameter name (``training.learning_rate``) to a spec:
+#   {type: uniform|loguniform, low, high}   a float range (log scale for loguniform)
+#   {type: int|quniform|qloguniform, low, high[, q]}   an integer/quantised range
+#   {type: choice, options: [...]}          a set of choices
+#   a plain value                           fixed (not searched)
+# A disabled field keeps its spec under ``_disabled`` so it can be enabled again.
+
+NUMERIC = {"uniform": ("float", False), "loguniform": ("float", True),
+           "int": ("int", False), "quniform": ("int", False), "qloguniform": ("int", True)}
+
+
+def fields_from_dict(doc: dict[str, Any]) -> list[Field]:
+    """Fields of a space document (see above); SpaceError names the bad parameter."""
+    out = []
+    params = doc.get("params", doc)
+    disabled = doc.get("_disabled", {}) if "params" in doc else {}
+    for name, spec in list(params.items()) + [(k, v) for k, v in disabled.items()]:
+        if name in ("_disabled",):
+            continue
+        enabled = name not in disabled
+        if isinstance(spec, dict) and "type" in spec:
+            kind = str(spec["type"])
+            if kind in NUMERIC:
+                typ, log = NUMERIC[kind]
+                try:
+                    low, high = float(spec["low"]), float(spec["high"])
+                except (KeyError, TypeError, ValueError) as exc:
+                    raise SpaceError(f"parameter {name!r}: a {kind} range needs numeric low and high") from exc
+                f = Field(name=name, kind=typ, low=low, high=high, log=log, q=spec.get("q"),
+                          enabled=enabled, bounds=_slider_bounds(low, high, log))
+            elif kind == "choice":
+                opts = spec.get("options")
+                if not isinstance(opts, list) or not opts:
+                    raise SpaceError(f"parameter {name!r}: a choice needs a non-empty list 'options'")
+                f = Field(name=name, kind="choice", options=list(spec.get("offered", opts)),
+                          selected=list(opts), enabled=enabled)
+            else:
+                raise SpaceError(
+                    f"parameter {name!r}: unknown type {kind!r}; use one of "
+                    f"{', '.join([*NUMERIC, 'choice'])} or a plain value"
+                )
+        else:
+            f = Field(name=name, kind="fixed", value=spec, enabled=enabled)
+        out.append(f)
+    return out
+
+
+def dict_from_fields(fields: list[Field]) -> dict[str, Any]:
+    """The space document of ``fields`` (inverse of :func:`fields_from_dict`)."""
+    params: dict[str, Any] = {}
+    disabled: dict[str, Any] = {}
+    for f in fields:
+        if f.kind in ("float", "int"):
+            typ = {("float", False): "uniform", ("float", True): "loguniform",
+                   ("int", False): "quniform" if f.q else "int", ("int", True): "qloguniform"}[(f.kind, f.log)]
+            spec: Any = {"type": typ, "low": _num(f.low, f.kind), "high": _num(f.high, f.kind)}
+            if f.q:
+                spec["q"] = f.q
+        elif f.kind == "choice":
+            spec = {"type": "choice", "options": list(f.selected)}
+            if set(map(repr, f.options)) != set(map(repr, f.selected)):
+                spec["offered"] = list(f.options)
+        else:
+            spec = f.value
+        (params if f.enabled else disabled)[f.name] = spec
+    doc: dict[str, Any] = {"params": params}
+    if disabled:
+        doc["_disabled"] = disabled
+    return doc
+
+
+def _num(v: float | None, kind: str) -> Any:
+    if v is None:
+        return None
+    return int(round(v)) if kind == "int" else float(v)

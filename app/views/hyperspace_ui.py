@@ -1,3 +1,115 @@
+"""The Hyperspace tab's layout: field widgets beside the YAML editor, study controls, advice."""
+
+from __future__ import annotations
+
 import panel as pn
-def hyperspace_layout(view):
-    return pn.pane.Markdown("TODO")
+import yaml
+
+from app.spacefields import Field
+from app.views.hyperspace import HyperspaceView
+
+
+def _field_widget(view: HyperspaceView, f: Field) -> pn.viewable.Viewable:
+    """Widgets of one field; every change goes through ``view.update_field``."""
+    w = pn.widgets
+    enabled = w.Checkbox(name=f.name, value=f.enabled, width=260)
+    enabled.param.watch(lambda e: view.update_field(f.name, enabled=e.new), "value")
+    message = pn.pane.Markdown(
+        pn.bind(lambda errs: f"<span style='color:#c00'>{errs.get(f.name, '')}</span>", view.param.field_errors),
+        margin=(0, 10), css_classes=["field-error"])
+    parts: list = [enabled]
+    if f.kind in ("float", "int"):
+        lo, hi = f.bounds or (f.low, f.high)
+        lo, hi = min(lo, f.low), max(hi, f.high)
+        step = 1 if f.kind == "int" else (hi - lo) / 200 or 0.01
+        rng = w.EditableRangeSlider(name="range", start=lo, end=hi, value=(f.low, f.high), step=step,
+                                    format="0.[00000]" if f.kind == "float" else "0", width=300)
+        rng.param.watch(lambda e: view.update_field(f.name, low=e.new[0], high=e.new[1]), "value")
+        log = w.Checkbox(name="log scale", value=f.log, width=100)
+        log.param.watch(lambda e: view.update_field(f.name, log=e.new), "value")
+        parts += [pn.Row(rng, log)]
+    elif f.kind == "choice":
+        labels = {str(o): o for o in f.options}
+        box = w.CheckBoxGroup(options=list(labels), value=[str(o) for o in f.selected], inline=True)
+        box.param.watch(lambda e: view.update_field(f.name, selected=[labels[v] for v in e.new]), "value")
+        parts.append(box)
+    else:
+        text = w.TextInput(name="value", value=yaml.safe_dump(f.value).strip().removesuffix("..."),
+                           width=300)
+
+        def _fixed(e):
+            try:
+                value = yaml.safe_load(e.new)
+            except yaml.YAMLError:
+                view.field_errors = {**view.field_errors, f.name: "not a valid YAML value"}
+                return
+            view.update_field(f.name, value=value)
+
+        text.param.watch(_fixed, "value")
+        parts.append(text)
+    parts.append(message)
+    return pn.Column(*parts, styles={"border-bottom": "1px solid #ddd"}, margin=(2, 5))
+
+
+def hyperspace_layout(view: HyperspaceView) -> pn.viewable.Viewable:
+    """The Hyperspace tab for ``view``."""
+    w = pn.widgets
+    fields = pn.bind(lambda _v: pn.Column(*[_field_widget(view, f) for f in view.fields],
+                                          scroll=True, height=640, width=440),
+                     view.param.fields_version)
+    editor = w.CodeEditor(value=view.yaml_text, language="yaml", height=560, sizing_mode="stretch_width",
+                          name="space-yaml")
+    view.param.watch(lambda e: setattr(editor, "value", e.new), "yaml_text")
+    apply_btn = w.Button(name="Apply YAML", button_type="primary", css_classes=["apply-yaml"])
+    apply_btn.on_click(lambda _e: view.set_yaml(editor.value))
+    yaml_error = pn.pane.Alert(pn.bind(lambda e: e, view.param.yaml_error), alert_type="danger",
+                               visible=pn.bind(bool, view.param.yaml_error), css_classes=["yaml-error"])
+
+    start = w.Button(name="Start", button_type="success", css_classes=["start-search"])
+    pause = w.Button(name="Pause", button_type="warning")
+    resume = w.Button(name="Resume", button_type="primary")
+    stop = w.Button(name="Stop", button_type="danger")
+    start.on_click(lambda _e: view.start())
+    pause.on_click(lambda _e: view.pause())
+    resume.on_click(lambda _e: view.resume())
+    stop.on_click(lambda _e: view.stop())
+    ask = w.Button(name="Get refinement advice")
+    ask.on_click(lambda _e: view.refresh_advice())
+    apply_adv = w.Button(name="Apply advice and continue", button_type="primary")
+    apply_adv.on_click(lambda _e: view.apply_advice())
+
+    def _advice(items):
+        if not items:
+            return pn.pane.Markdown("*No advice yet.*")
+        rows = [f"- **{a.get('param', a.get('name', ''))}**: {a.get('message', a)}" for a in items]
+        return pn.pane.Markdown("\n".join(rows))
+
+    controls = pn.Column(
+        "### Study",
+        w.Select.from_param(view.param.dataset, name="Data set"),
+        w.TextInput.from_param(view.param.study_name, name="Study name"),
+        w.RadioButtonGroup.from_param(view.param.class_mode, button_style="outline"),
+        w.MultiChoice.from_param(view.param.classes, name="Classes"),
+        pn.Row(w.IntInput.from_param(view.param.n_trials, name="Trials", width=120),
+               w.IntInput.from_param(view.param.parallelism, name="Parallel", width=120)),
+        w.RadioButtonGroup.from_param(view.param.cluster, button_style="outline"),
+        w.TextInput.from_param(view.param.scheduler, name="Scheduler address",
+                               visible=view.param.cluster.rx() == "scheduler"),
+        pn.Row(start, pause, resume, stop),
+        pn.pane.Markdown(pn.bind(lambda s, m: f"**Status:** {s}  \n{m}", view.param.status, view.param.message),
+                         css_classes=["search-status"]),
+        pn.pane.Markdown(pn.bind(lambda s: s, view.param.workers)),
+        "### Refinement",
+        pn.Row(ask, apply_adv),
+        pn.bind(_advice, view.param.advice),
+        width=400,
+    )
+    error = pn.pane.Alert(pn.bind(lambda e: e, view.param.error), alert_type="danger",
+                          visible=pn.bind(bool, view.param.error))
+    return pn.Column(
+        error,
+        pn.Row(pn.Column("### Space (widgets)", fields),
+               pn.Column("### Space (YAML)", editor, apply_btn, yaml_error, sizing_mode="stretch_width"),
+               controls, sizing_mode="stretch_width"),
+        sizing_mode="stretch_width",
+    )

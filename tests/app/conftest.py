@@ -104,3 +104,39 @@ def browser_context_args():
 def screenshots() -> Path:
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     return SCREENSHOTS
+
+
+def real_dataset(dubai_root: Path | None):
+    """The bundled sample (``open_dataset("sample")``) or, where that reader is not installed,
+    a few real Dubai tiles read directly (tests/data/dubai_direct.py)."""
+    try:
+        from satseg.io import open_dataset
+
+        return "sample (Dubai)", open_dataset("sample")
+    except Exception:  # noqa: BLE001 - fall back to the real tiles
+        if dubai_root is None:
+            pytest.skip("neither the bundled sample nor the real Dubai data is available")
+        from tests.data.dubai_direct import DubaiDirect
+
+        ids = ["tile_1/image_part_001", "tile_2/image_part_002"]
+        return "dubai", DubaiDirect(dubai_root, ids, crop=192)
+
+
+@pytest.fixture(scope="session")
+def dataset(request):
+    root = None
+    try:
+        root = request.getfixturevalue("dubai_path")
+    except pytest.skip.Exception:
+        root = None
+    return real_dataset(root)
+
+
+@pytest.fixture
+def catalog(dataset):
+    from app.catalog import Catalog
+    from app.settings import AppSettings
+
+    cat = Catalog(AppSettings(data=()))
+    cat.add(*dataset)
+    return cat

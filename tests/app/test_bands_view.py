@@ -1,0 +1,91 @@
+"""Bands tab state and callbacks on real data (no browser)."""
+
+import numpy as np
+import pytest
+
+pytest.importorskip("panel")
+
+from app.views.bands import BandsView  # noqa: E402
+
+
+def test_initial_state_picks_image_and_rgb(catalog):
+    v = BandsView(catalog)
+    assert v.dataset == catalog.names()[0]
+    assert v.image in catalog.dataset(v.dataset).ids()
+    bands = catalog.band_names(v.dataset, v.image)
+    assert v.layer in bands
+    assert (v.red, v.green, v.blue) == ("red", "green", "blue")
+    assert v.label_classes == [c.name for c in catalog.dataset(v.dataset).classes]
+    assert v.error == ""
+
+
+def test_layer_change_changes_data_and_limits(catalog):
+    v = BandsView(catalog)
+    a = v.layer_data(v.layer).copy()
+    lo, hi = v.color_limits()
+    assert a.shape == v.shape and lo < hi
+    assert np.nanmin(a) <= lo and hi <= np.nanmax(a)
+    v.layer = "blue"
+    b = v.layer_data(v.layer)
+    assert not np.array_equal(a, b)
+    v.auto_range, v.value_range = False, (1.0, 2.0)
+    assert v.color_limits() == (1.0, 2.0)
+
+
+def test_composite_is_stretched(catalog):
+    v = BandsView(catalog, mode="RGB composite")
+    rgb = v.composite()
+    assert rgb.shape == (*v.shape, 3)
+    assert rgb.min() >= 0 and rgb.max() <= 1
+    # 2-98 % stretch: about 2 % of each channel's pixels saturate at each end.
+    assert 0.005 < (rgb[..., 0] == 1).mean() < 0.1
+    v.percentiles = (0.0, 100.0)
+    red = v.layer_data("red")
+    assert (v.composite()[..., 0] == 1).mean() == pytest.approx((red == np.nanmax(red)).mean())
+
+
+def test_overlay_toggles_and_hide(catalog):
+    v = BandsView(catalog)
+    full = v.overlay_rgba()
+    assert full is not None and full.shape == (*v.shape, 4)
+    covered = (full[..., 3] > 0).mean()
+    assert covered > 0.5  # Dubai: almost every pixel has a class
+    first = v.label_classes[0]
+    v.label_classes = [c for c in v.label_classes if c != first]
+    labels = catalog.labels(v.dataset, v.image)
+    first_px = labels.masks[0].astype(bool) & ~np.any(labels.masks[1:].astype(bool), axis=0)
+    assert (v.overlay_rgba()[..., 3][first_px] == 0).all()
+    v.show_labels = False
+    assert v.overlay_rgba() is None
+
+
+def test_click_gives_spectrum_with_wavelengths(catalog):
+    v = BandsView(catalog)
+    h, w = v.shape
+    v.click(w - 0.5, h - 0.5)
+    assert v.pixel == (h - 1, w - 1)
+    spec = v.spectrum()
+    stack = catalog.stack(v.dataset, v.image)
+    assert spec["band"] == catalog.band_names(v.dataset, v.image)
+    assert np.allclose(spec["value"], stack[:, h - 1, w - 1].values)
+    assert all(np.isfinite(spec["wavelength"]))
+    v.click(w + 10, 0)  # outside: ignored
+    assert v.pixel == (h - 1, w - 1)
+
+
+def test_histogram_counts_every_finite_pixel(catalog):
+    v = BandsView(catalog)
+    counts, edges, name = v.histogram(bins=32)
+    assert name == v.layer and len(edges) == 33
+    assert counts.sum() == np.isfinite(v.layer_data(v.layer)).sum()
+
+
+def test_registration_only_for_dstl(catalog):
+    assert BandsView(catalog).registration() is None
+
+
+def test_bad_dataset_sets_readable_error(catalog, tmp_path):
+    catalog.paths["broken"] = str(tmp_path / "nothing-here")
+    v = BandsView(catalog)
+    v.dataset = "broken"
+    assert "broken" in v.error and "Traceback" not in v.error

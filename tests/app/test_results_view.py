@@ -1,0 +1,74 @@
+"""Results tab state: overlays and error maps from a prediction, readable errors (no browser)."""
+
+import numpy as np
+import pytest
+
+pytest.importorskip("panel")
+
+from app.render import ERROR_COLOURS, hex_to_rgb  # noqa: E402
+from app.studies import StudyState  # noqa: E402
+from app.views.results import ResultsView, run_dir_of  # noqa: E402
+
+
+@pytest.fixture
+def view(catalog, tmp_path):
+    return ResultsView(StudyState({"none.db": str(tmp_path / "none.db")}), catalog)
+
+
+def _inject(view, trial_id, probs):
+    names = [c.name for c in view.catalog.dataset(view.dataset).classes]
+    view.predictions[view.key(trial_id)] = ((probs * 255).astype(np.uint8), names)
+
+
+def test_selections_follow_dataset(view):
+    ds = view.catalog.dataset(view.dataset)
+    assert view.image in ds.labelled_ids()
+    assert view.error_class == ds.classes[0].name
+    assert view.trial is None and view.jaccard_table().empty
+
+
+def test_predict_without_trial_is_a_message(view):
+    assert view.predict() is None
+    assert "finished trial" in view.error
+
+
+def test_overlay_and_error_map_from_prediction(view):
+    labels = view.catalog.labels(view.dataset, view.image)
+    truth = labels.masks.astype(np.float32)
+    # A prediction equal to the truth except one class shifted by 3 px: TP, FP and FN all occur.
+    probs = truth.copy()
+    probs[0] = np.roll(truth[0], 3, axis=1)
+    _inject(view, 7, probs)
+    assert view.prediction(7) is not None and view.prediction(8) is None
+    ov = view.overlay(7)
+    assert ov.shape == (*labels.shape, 4)
+    view.error_class = labels.classes[0].name
+    em = view.error_map(7)
+    colours = {k: hex_to_rgb(c) for k, c in ERROR_COLOURS.items()}
+    pred0, true0, ign = probs[0] > 0.5, truth[0] > 0.5, labels.ignore
+    for key, sel in (("TP", pred0 & true0), ("FP", pred0 & ~true0), ("FN", ~pred0 & true0)):
+        sel = sel & ~ign
+        assert sel.any()
+        assert np.allclose(em[sel][:, :3], colours[key])
+    # A class predicted exactly: no FP or FN pixels in its error map.
+    view.error_class = labels.classes[1].name
+    em1 = view.error_map(7)
+    fp_fn = [hex_to_rgb(ERROR_COLOURS[k]) for k in ("FP", "FN")]
+    visible = em1[..., 3] > 0
+    assert not any(np.allclose(px, c) for px in em1[visible][:50, :3] for c in fp_fn)
+
+
+def test_threshold_changes_masks(view):
+    labels = view.catalog.labels(view.dataset, view.image)
+    probs = np.full(labels.masks.shape, 0.4, np.float32)
+    _inject(view, 1, probs)
+    view.threshold = 0.5
+    assert not view.masks(1)[0].any()
+    view.threshold = 0.3
+    assert view.masks(1)[0].all()
+
+
+def test_run_dir_of_artifacts(tmp_path):
+    assert run_dir_of({"artifacts": {"run_dir": str(tmp_path)}}) == tmp_path
+    assert run_dir_of({"artifacts": {"model": str(tmp_path / "model.keras")}}) == tmp_path
+    assert run_dir_of({"artifacts": {}}) is None
