@@ -25,8 +25,6 @@ import sys
 import time
 from pathlib import Path
 
-import numpy as np
-
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
@@ -45,7 +43,8 @@ def conv_flops_from_run(model, x) -> int:
     import tensorflow as tf
 
     shapes: dict[int, tuple] = {}
-    convs = [la for la in _layers(model) if isinstance(la, keras.layers.Conv2D)]
+    kinds = (keras.layers.Conv2D, keras.layers.Conv2DTranspose)
+    convs = [la for la in _layers(model) if isinstance(la, kinds)]
     originals = {}
     for la in convs:
         originals[id(la)] = la.call
@@ -101,14 +100,17 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.WARNING)
     import tensorflow as tf
 
+    from benchmarks.bench_quality import DEFAULT_DATA, open_dubai
     from satseg.data import PatchSampler, PatchStream
     from satseg.training import TrainConfig
     from satseg.training.prepare import prepare_data
     from satseg.training.unit import build_compiled
-    from benchmarks.bench_quality import DEFAULT_DATA, open_dubai
 
-    cfg = TrainConfig.default(args.config) if args.config in ("default", "full") else \
-        TrainConfig.from_yaml(args.config)
+    cfg = (
+        TrainConfig.default(args.config)
+        if args.config in ("default", "full")
+        else TrainConfig.from_yaml(args.config)
+    )
     try:
         from satseg.io import open_dataset
 
@@ -120,8 +122,9 @@ def main(argv: list[str] | None = None) -> int:
     p = cfg.training
     mcfg = cfg.model_config(len(prep.channel_names), len(prep.classes))
     sampler = PatchSampler(prep.train, mcfg.input_size, cfg.data.class_balance)
-    stream = PatchStream(sampler, cfg.augment, batch_size=p.batch_size, margin=mcfg.crop_margin,
-                         seed=p.seed)
+    stream = PatchStream(
+        sampler, cfg.augment, batch_size=p.batch_size, margin=mcfg.crop_margin, seed=p.seed
+    )
     n = args.steps
     t0 = time.perf_counter()
     xs, ys = stream.materialise(n)
@@ -130,16 +133,21 @@ def main(argv: list[str] | None = None) -> int:
     pipeline = stream.dataset(parallel=p.workers)
     model = build_compiled(cfg, mcfg, None)
     px_per_step = p.batch_size * mcfg.input_size**2
-    print(f"model: {mcfg.depth} levels, {mcfg.base_filters} base filters, input "
-          f"{mcfg.input_size} px, batch {p.batch_size}, {model.count_params():,} parameters; "
-          f"data: {len(prep.train)} training images ({prep.nbytes / 2**20:.0f} MB in memory)")
+    print(
+        f"model: {mcfg.depth} levels, {mcfg.base_filters} base filters, input "
+        f"{mcfg.input_size} px, batch {p.batch_size}, {model.count_params():,} parameters; "
+        f"data: {len(prep.train)} training images ({prep.nbytes / 2**20:.0f} MB in memory)"
+    )
     print(f"building {n} batches in numpy alone: {build_s / n * 1000:.1f} ms per batch")
     timed_fit(model, arrays, 3)  # trace + warm up
     timed_fit(model, pipeline, 3)
     res: dict[str, list[float]] = {"pipeline": [], "arrays": []}
     for r in range(args.rounds):
-        for name, dset in (("arrays", arrays), ("pipeline", pipeline)) if r % 2 == 0 else \
-                (("pipeline", pipeline), ("arrays", arrays)):
+        for name, dset in (
+            (("arrays", arrays), ("pipeline", pipeline))
+            if r % 2 == 0
+            else (("pipeline", pipeline), ("arrays", arrays))
+        ):
             dt = timed_fit(model, dset, n)
             res[name].append(n * px_per_step / dt)
             print(f"round {r + 1} {name:<9} {n * px_per_step / dt / 1e6:7.3f} Mpx/s")
@@ -148,14 +156,20 @@ def main(argv: list[str] | None = None) -> int:
     fwd = conv_flops_from_run(model, xs)
     train_flops = 3 * fwd * best["pipeline"] / mcfg.input_size**2
     mm = matmul_flops()
-    print(f"\nthroughput (best of {args.rounds}): pipeline {best['pipeline'] / 1e6:.3f} Mpx/s, "
-          f"in-memory arrays {best['arrays'] / 1e6:.3f} Mpx/s, ratio {ratio:.3f}")
-    print(f"model: {fwd / 1e9:.3f} GFLOP per {mcfg.input_size} px forward pass; training "
-          f"{train_flops / 1e9:.1f} GFLOP/s vs float32 matmul {mm / 1e9:.1f} GFLOP/s "
-          f"({100 * train_flops / mm:.0f}% of matmul)")
+    print(
+        f"\nthroughput (best of {args.rounds}): pipeline {best['pipeline'] / 1e6:.3f} Mpx/s, "
+        f"in-memory arrays {best['arrays'] / 1e6:.3f} Mpx/s, ratio {ratio:.3f}"
+    )
+    print(
+        f"model: {fwd / 1e9:.3f} GFLOP per {mcfg.input_size} px forward pass; training "
+        f"{train_flops / 1e9:.1f} GFLOP/s vs float32 matmul {mm / 1e9:.1f} GFLOP/s "
+        f"({100 * train_flops / mm:.0f}% of matmul)"
+    )
     ok = ratio >= 0.9
-    print(f"{'PASS' if ok else 'FAIL'}: the input pipeline costs {100 * (1 - ratio):.1f}% of "
-          "throughput (target <= 10%)")
+    print(
+        f"{'PASS' if ok else 'FAIL'}: the input pipeline costs {100 * (1 - ratio):.1f}% of "
+        "throughput (target <= 10%)"
+    )
     return 0 if ok else 1
 
 

@@ -16,31 +16,42 @@ import sys
 
 def register(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
-        "--data", default="sample",
+        "--data",
+        default="sample",
         help="data set: a DSTL folder, a folder with satseg.yaml, or 'sample' (default)",
     )
     parser.add_argument(
-        "--config", default=None,
+        "--config",
+        default=None,
         help="training config YAML (default: the bundled default config; 'full' for the "
         "bundled GPU config)",
     )
     parser.add_argument("--out", help="run folder to create (or to continue with --resume)")
     parser.add_argument(
-        "--resume", action="store_true",
+        "--resume",
+        action="store_true",
         help="continue the run in --out from its last checkpoint (its saved config and split)",
     )
     parser.add_argument(
-        "--val-ids", default=None,
+        "--val-ids",
+        default=None,
         help="comma-separated validation image ids (default: chosen by group so every class "
         "is present)",
     )
     parser.add_argument(
-        "--set", action="append", default=[], metavar="SECTION.FIELD=VALUE",
+        "--set",
+        action="append",
+        default=[],
+        metavar="SECTION.FIELD=VALUE",
         help="override one config field, e.g. --set training.epochs=2 (YAML value); repeatable",
     )
     parser.add_argument("--no-progress", action="store_true", help="no progress bars")
     parser.add_argument(
-        "--print-config", nargs="?", const="default", default=None, metavar="NAME",
+        "--print-config",
+        nargs="?",
+        const="default",
+        default=None,
+        metavar="NAME",
         help="print a bundled config (default | full) as YAML and exit",
     )
     parser.set_defaults(func=run)
@@ -84,13 +95,19 @@ def run(args: argparse.Namespace) -> int:
         cfg = cfg.updated(_overrides(args.set))
     val_ids = [v.strip() for v in args.val_ids.split(",") if v.strip()] if args.val_ids else None
     result = train(
-        cfg, data=args.data, out_dir=args.out, progress=not args.no_progress,
-        resume=args.resume, val_ids=val_ids,
+        cfg,
+        data=args.data,
+        out_dir=args.out,
+        progress=not args.no_progress,
+        resume=args.resume,
+        val_ids=val_ids,
     )
     print(f"run folder: {result.run_dir}")
     for name, j in result.per_class.items():
         print(f"  {name:<24} {j:.4f}")
-    print(f"  {'mean':<24} {result.val_jaccard:.4f}   ({result.epochs} epochs"
-          f"{', stopped: ' + result.stopped if result.stopped else ''})")
+    print(
+        f"  {'mean':<24} {result.val_jaccard:.4f}   ({result.epochs} epochs"
+        f"{', stopped: ' + result.stopped if result.stopped else ''})"
+    )
     sys.stdout.flush()
     return 0

@@ -67,9 +67,7 @@ class AugmentConfig:
         return self.rotate45 or self.zoom > 0 or self.elastic_alpha > 0
 
 
-def _warp_coords(
-    rng: np.random.Generator, size: int, cfg: AugmentConfig
-) -> np.ndarray | None:
+def _warp_coords(rng: np.random.Generator, size: int, cfg: AugmentConfig) -> np.ndarray | None:
     """Sampling coordinates ``(2, size, size)`` for rotation/zoom/elastic, or None if identity."""
     angle = 0.0
     if cfg.rotate45 and rng.random() < 0.5:
@@ -81,8 +79,9 @@ def _warp_coords(
     if angle == 0.0 and scale == 1.0 and not elastic:
         return None
     c = (size - 1) / 2.0
-    yy, xx = np.meshgrid(np.arange(size, dtype=np.float32) - c,
-                         np.arange(size, dtype=np.float32) - c, indexing="ij")
+    yy, xx = np.meshgrid(
+        np.arange(size, dtype=np.float32) - c, np.arange(size, dtype=np.float32) - c, indexing="ij"
+    )
     cos, sin = np.cos(angle) / scale, np.sin(angle) / scale
     ys = cos * yy - sin * xx + c
     xs = sin * yy + cos * xx + c

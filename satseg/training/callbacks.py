@@ -101,8 +101,11 @@ class RunCallback(keras.callbacks.Callback):
 
             name = f"{self.unit}: " if self.unit else ""
             self._bar = tqdm(
-                total=self.p.steps_per_epoch, desc=f"{name}epoch {epoch + 1}/{self.p.epochs}",
-                unit="batch", leave=True, dynamic_ncols=True,
+                total=self.p.steps_per_epoch,
+                desc=f"{name}epoch {epoch + 1}/{self.p.epochs}",
+                unit="batch",
+                leave=True,
+                dynamic_ncols=True,
             )
 
     def on_train_batch_begin(self, batch: int, logs: dict | None = None) -> None:
@@ -150,7 +153,10 @@ class RunCallback(keras.callbacks.Callback):
         if self._predict is None:
             self._predict = predict_fn(self.model)
         counts = validation_counts(
-            self._predict, self.val, self.input_size, self.output_size,
+            self._predict,
+            self.val,
+            self.input_size,
+            self.output_size,
             threshold=self.p.threshold,
         )
         report = jaccard_from_counts(counts, self.class_names)
@@ -170,8 +176,11 @@ class RunCallback(keras.callbacks.Callback):
             self._bar.set_postfix(loss=f"{row.get('loss', float('nan')):.4f}", val_j=f"{mean:.4f}")
             self._close_bar()
         log.info(
-            "%sepoch %d: loss %.4f, val Jaccard %.4f (%s)", f"{self.unit}: " if self.unit else "",
-            epoch + 1, row.get("loss", float("nan")), mean,
+            "%sepoch %d: loss %.4f, val Jaccard %.4f (%s)",
+            f"{self.unit}: " if self.unit else "",
+            epoch + 1,
+            row.get("loss", float("nan")),
+            mean,
             ", ".join(f"{k} {v:.3f}" for k, v in report.per_class.items() if not math.isnan(v)),
         )
         return row

@@ -116,8 +116,15 @@ _CHOICES = {
     "loss": LOSS_NAMES,
 }
 _INTS = {
-    "epochs", "steps_per_epoch", "batch_size", "plateau_patience", "early_stopping_patience",
-    "seed", "workers", "val_crop_size", "val_crops_per_image",
+    "epochs",
+    "steps_per_epoch",
+    "batch_size",
+    "plateau_patience",
+    "early_stopping_patience",
+    "seed",
+    "workers",
+    "val_crop_size",
+    "val_crops_per_image",
 }
 
 
@@ -172,7 +179,9 @@ def _section(cls: type, section: str, data: Any) -> Any:
     if data is None:
         data = {}
     if not isinstance(data, Mapping):
-        raise ConfigError(f"config section '{section}' must be a mapping, got {type(data).__name__}")
+        raise ConfigError(
+            f"config section '{section}' must be a mapping, got {type(data).__name__}"
+        )
     fields = {f.name: f for f in dataclasses.fields(cls)}
     unknown = sorted(set(data) - set(fields))
     if unknown:

@@ -191,12 +191,23 @@ def train(
         if deadline is not None:
             unit_deadline = time.monotonic() + (deadline - time.monotonic()) / (len(units) - k)
         rows, stopped = train_unit(
-            cfg, mcfg, prep, run_dir, unit=unit, class_index=class_index, resume=resume,
-            stop_flag=stop_flag, keras_callbacks=keras_cbs, user_callbacks=plain_cbs,
-            progress=progress, deadline=unit_deadline,
-            on_history=lambda rows_so_far: _write_history(run_dir, history + rows_so_far),
+            cfg,
+            mcfg,
+            prep,
+            run_dir,
+            unit=unit,
+            class_index=class_index,
+            resume=resume,
+            stop_flag=stop_flag,
+            keras_callbacks=keras_cbs,
+            user_callbacks=plain_cbs,
+            progress=progress,
+            deadline=unit_deadline,
+            on_history=lambda rows_so_far, done=history: _write_history(
+                run_dir, done + rows_so_far
+            ),
         )
-        history += rows
+        history.extend(rows)
         _write_history(run_dir, history)
         if stopped in ("stop_flag", "callback"):
             break
@@ -206,13 +217,21 @@ def train(
     mean = report["mean"] if report["mean"] is not None else float("nan")
     log.info("run %s: validation Jaccard %.4f after %d epoch(s)", run_dir, mean, epochs)
     return TrainResult(
-        val_jaccard=float(mean), per_class=per_class, history=history, run_dir=run_dir,
-        epochs=epochs, stopped=stopped, duration_s=time.monotonic() - t0,
+        val_jaccard=float(mean),
+        per_class=per_class,
+        history=history,
+        run_dir=run_dir,
+        epochs=epochs,
+        stopped=stopped,
+        duration_s=time.monotonic() - t0,
     )
 
 
 def _final_report(
-    cfg: TrainConfig, prep: Prepared, run_dir: Path, stopped: str | None,
+    cfg: TrainConfig,
+    prep: Prepared,
+    run_dir: Path,
+    stopped: str | None,
     history: list[dict[str, Any]],
 ) -> dict[str, Any]:
     """Validate the best model(s) on the whole validation images; write jaccard.json."""
@@ -242,8 +261,12 @@ def _final_report(
     )
     report = jaccard_from_counts(counts, names).to_dict()
     report.update(
-        {"complete": True, "stopped": stopped, "val_ids": list(prep.split.val),
-         "best_epochs": _best_epochs(history)}
+        {
+            "complete": True,
+            "stopped": stopped,
+            "val_ids": list(prep.split.val),
+            "best_epochs": _best_epochs(history),
+        }
     )
     atomic_write_json(run_dir / "jaccard.json", report)
     if report["mean"] is None or math.isnan(report["mean"]):

@@ -46,9 +46,12 @@ class Prepared:
 
 
 def open_data(data: str | Path | SegDataset) -> SegDataset:
-    """A SegDataset from ``"sample"``, a path, or the object itself."""
-    if isinstance(data, SegDataset):
-        return data
+    """A SegDataset from ``"sample"``, a path, or the object itself (anything with the
+    SegDataset methods is accepted as is)."""
+    if isinstance(data, SegDataset) or not isinstance(data, (str, Path)):
+        if not all(hasattr(data, a) for a in ("load_image", "load_labels", "labelled_ids")):
+            raise DataError(f"data {data!r} is neither a path, 'sample', nor a SegDataset")
+        return data  # type: ignore[return-value]
     from satseg.io import open_dataset
 
     return open_dataset(data)
@@ -127,11 +130,24 @@ def prepare_data(
     if odd:
         raise DataError(f"images {odd[:5]} have another band order than {list(channels)}")
     prep = Prepared(
-        dataset_name=ds.name, dataset_kind=ds.kind, classes=classes, band_names=names,
-        channel_names=channels, train=train, val=val, split=split, mean=mean, std=std,
+        dataset_name=ds.name,
+        dataset_kind=ds.kind,
+        classes=classes,
+        band_names=names,
+        channel_names=channels,
+        train=train,
+        val=val,
+        split=split,
+        mean=mean,
+        std=std,
     )
     log.info(
         "data '%s': %d train / %d val images, %d channels, %d classes, %.0f MB in memory",
-        ds.name, len(train), len(val), len(channels), len(classes), prep.nbytes / 2**20,
+        ds.name,
+        len(train),
+        len(val),
+        len(channels),
+        len(classes),
+        prep.nbytes / 2**20,
     )
     return prep

@@ -205,7 +205,9 @@ def load_run(run_dir: str | Path) -> RunModel:
         meta = json.loads(meta_path.read_text())
     except json.JSONDecodeError as exc:
         raise ModelError(f"{meta_path} is not valid JSON: {exc}") from exc
-    config = TrainConfig.from_yaml(root / "config.yaml") if (root / "config.yaml").is_file() else None
+    config = (
+        TrainConfig.from_yaml(root / "config.yaml") if (root / "config.yaml").is_file() else None
+    )
     names = [c["name"] for c in meta["classes"]]
     if meta.get("mode") == "one_vs_all":
         paths = [root / "models" / f"{class_slug(n)}.keras" for n in names]

@@ -96,22 +96,41 @@ def train_unit(
 
     sampler = PatchSampler(prep.train, mcfg.input_size, cfg.data.class_balance)
     stream = PatchStream(
-        sampler, cfg.augment, batch_size=p.batch_size, margin=mcfg.crop_margin,
-        seed=p.seed + 1000 * (class_index or 0), class_index=class_index,
+        sampler,
+        cfg.augment,
+        batch_size=p.batch_size,
+        margin=mcfg.crop_margin,
+        seed=p.seed + 1000 * (class_index or 0),
+        class_index=class_index,
     )
     dataset = stream.dataset(start=state["epoch"] * p.steps_per_epoch, parallel=p.workers)
     val = val_items(
         prep.val, cfg.data.val_crop_size, cfg.data.val_crops_per_image, p.seed, class_index
     )
     cb = RunCallback(
-        params=p, class_names=names, val=val, input_size=mcfg.input_size,
-        output_size=mcfg.output_size, model_path=model_path, ckpt_dir=ckpt_dir, unit=unit,
-        state=state, stop_flag=stop_flag, user_callbacks=user_callbacks, progress=progress,
-        deadline=deadline, on_history=lambda: on_history(state["history"]),
+        params=p,
+        class_names=names,
+        val=val,
+        input_size=mcfg.input_size,
+        output_size=mcfg.output_size,
+        model_path=model_path,
+        ckpt_dir=ckpt_dir,
+        unit=unit,
+        state=state,
+        stop_flag=stop_flag,
+        user_callbacks=user_callbacks,
+        progress=progress,
+        deadline=deadline,
+        on_history=lambda: on_history(state["history"]),
     )
     model.fit(
-        dataset, epochs=p.epochs, steps_per_epoch=p.steps_per_epoch,
-        initial_epoch=state["epoch"], verbose=0, callbacks=[cb, *keras_callbacks], shuffle=False,
+        dataset,
+        epochs=p.epochs,
+        steps_per_epoch=p.steps_per_epoch,
+        initial_epoch=state["epoch"],
+        verbose=0,
+        callbacks=[cb, *keras_callbacks],
+        shuffle=False,
     )
     state["stopped"] = cb.stop_reason
     if cb.stop_reason != "stop_flag":  # finished, early-stopped, out of time or pruned

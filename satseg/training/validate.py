@@ -88,8 +88,11 @@ def val_items(
             assert best is not None
             _, y, x = best
             items.append(
-                ValItem(f"{im.image_id}#{k}", im.image[y : y + ch, x : x + cw],
-                        tgt[y : y + ch, x : x + cw])
+                ValItem(
+                    f"{im.image_id}#{k}",
+                    im.image[y : y + ch, x : x + cw],
+                    tgt[y : y + ch, x : x + cw],
+                )
             )
     return items
 

@@ -56,7 +56,10 @@ class DubaiDirect(SegDataset):
 
     def _paths(self, image_id: str) -> tuple[Path, Path]:
         tile, part = image_id.split("/")
-        return (self.root / tile / "images" / f"{part}.jpg", self.root / tile / "masks" / f"{part}.png")
+        return (
+            self.root / tile / "images" / f"{part}.jpg",
+            self.root / tile / "masks" / f"{part}.png",
+        )
 
     def load_image(self, image_id: str):
         import xarray as xr
@@ -66,14 +69,17 @@ class DubaiDirect(SegDataset):
         arr = self._cut(np.asarray(Image.open(self._paths(image_id)[0]).convert("RGB")))
         data = np.moveaxis(arr, -1, 0).astype(np.float32)
         return xr.DataArray(
-            data, dims=("band", "y", "x"),
+            data,
+            dims=("band", "y", "x"),
             coords={"band": list(self.band_names), "wavelength": ("band", [660.0, 560.0, 480.0])},
         )
 
     def load_labels(self, image_id: str) -> Labels:
         from PIL import Image
 
-        rgb = self._cut(np.asarray(Image.open(self._paths(image_id)[1]).convert("RGB"))).astype(np.int32)
+        rgb = self._cut(np.asarray(Image.open(self._paths(image_id)[1]).convert("RGB"))).astype(
+            np.int32
+        )
         code = (rgb[..., 0] << 16) | (rgb[..., 1] << 8) | rgb[..., 2]
         masks = np.zeros((len(COLOURS),) + code.shape, np.uint8)
         known = np.zeros(code.shape, bool)

@@ -16,8 +16,9 @@ def _stream(seed: int = 0, margin: int = 4, class_index: int | None = None) -> P
         images.append(ImageArrays(f"i{k}", rng.normal(size=(64, 80, 2)).astype(np.float32), target))
     sampler = PatchSampler(images, 32, balance=0.5)
     aug = AugmentConfig(d4=True, rotate45=True, zoom=0.1, gain=0.1, offset=0.1)
-    return PatchStream(sampler, aug, batch_size=3, margin=margin, seed=seed,
-                       class_index=class_index)
+    return PatchStream(
+        sampler, aug, batch_size=3, margin=margin, seed=seed, class_index=class_index
+    )
 
 
 def test_batch_shapes_and_ignore_values():

@@ -73,9 +73,7 @@ def test_groups():
 
 def test_split_never_puts_one_image_or_group_on_both_sides():
     rng = np.random.default_rng(0)
-    pix = {
-        f"tile_{t}/part_{p}": rng.integers(0, 1000, 3) for t in range(1, 7) for p in range(1, 5)
-    }
+    pix = {f"tile_{t}/part_{p}": rng.integers(0, 1000, 3) for t in range(1, 7) for p in range(1, 5)}
     for seed in range(5):
         s = split_ids(pix, val_fraction=0.25, seed=seed)
         assert not set(s.train) & set(s.val)

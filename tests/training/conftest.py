@@ -30,8 +30,11 @@ def small_data(request):
     from tests.data.dubai_direct import DubaiDirect
 
     ids = [
-        "tile_1/image_part_001", "tile_2/image_part_002", "tile_3/image_part_003",
-        "tile_5/image_part_004", "tile_7/image_part_002",
+        "tile_1/image_part_001",
+        "tile_2/image_part_002",
+        "tile_3/image_part_003",
+        "tile_5/image_part_004",
+        "tile_7/image_part_002",
     ]
     return DubaiDirect(dubai, ids, crop=160)
 

@@ -31,8 +31,20 @@ def test_cli_trains_the_sample_with_a_tiny_config(tmp_path, capsys, sample_avail
     cfg = tmp_path / "tiny.yaml"
     cfg.write_text(yaml.safe_dump(TINY))
     out = tmp_path / "run"
-    code = main(["train", "--data", "sample", "--config", str(cfg), "--out", str(out),
-                 "--set", "training.epochs=1", "--no-progress"])
+    code = main(
+        [
+            "train",
+            "--data",
+            "sample",
+            "--config",
+            str(cfg),
+            "--out",
+            str(out),
+            "--set",
+            "training.epochs=1",
+            "--no-progress",
+        ]
+    )
     assert code == 0
     printed = capsys.readouterr().out
     assert "mean" in printed and str(out) in printed

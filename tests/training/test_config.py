@@ -61,3 +61,42 @@ def test_missing_or_malformed_yaml(tmp_path):
     bad.write_text("training: [unclosed")
     with pytest.raises(ConfigError, match="not valid YAML"):
         TrainConfig.from_yaml(bad)
+
+
+def test_schedules():
+    from satseg.training.config import TrainingParams
+    from satseg.training.schedules import scheduled_lr
+
+    p = TrainingParams(learning_rate=1e-2, min_learning_rate=1e-4, schedule="cosine", epochs=4)
+    assert scheduled_lr(p, 0.0, 0.0, 0) == pytest.approx(1e-2)
+    assert scheduled_lr(p, 0.5, 2.0, 0) == pytest.approx((1e-2 + 1e-4) / 2)
+    assert scheduled_lr(p, 1.0, 4.0, 0) == pytest.approx(1e-4)
+    step = TrainingParams(
+        learning_rate=1.0, schedule="step", decay_rate=0.5, decay_epochs=2, min_learning_rate=0.0
+    )
+    assert [scheduled_lr(step, 0, t, 0) for t in (0, 1.9, 2, 4.5)] == [1.0, 1.0, 0.5, 0.25]
+    exp = TrainingParams(
+        learning_rate=1.0,
+        schedule="exponential",
+        decay_rate=0.5,
+        decay_epochs=1,
+        min_learning_rate=0.2,
+    )
+    assert scheduled_lr(exp, 0, 1.0, 0) == pytest.approx(0.5)
+    assert scheduled_lr(exp, 0, 10.0, 0) == pytest.approx(0.2)  # floored
+    plateau = TrainingParams(schedule="plateau", min_learning_rate=1e-5)
+    assert scheduled_lr(plateau, 0.3, 1, 3e-4) == pytest.approx(3e-4)
+    assert TrainingParams(schedule="constant").learning_rate == scheduled_lr(
+        TrainingParams(schedule="constant"), 0.9, 5, 0
+    )
+
+
+def test_importing_training_and_data_does_not_load_tensorflow():
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, satseg.training, satseg.data, satseg.cli.train; "
+        "sys.exit(1 if 'tensorflow' in sys.modules or 'keras' in sys.modules else 0)"
+    )
+    assert subprocess.run([sys.executable, "-c", code], check=False).returncode == 0

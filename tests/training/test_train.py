@@ -21,11 +21,24 @@ def _cfg(**over) -> TrainConfig:
 @pytest.mark.slow
 def test_train_writes_run_folder_and_load_run_predicts(small_data, tmp_path):
     seen = []
-    result = train(_cfg(), data=small_data, out_dir=tmp_path / "run", progress=False,
-                   callbacks=[lambda epoch, logs: seen.append((epoch, logs["val_jaccard"]))])
+    result = train(
+        _cfg(),
+        data=small_data,
+        out_dir=tmp_path / "run",
+        progress=False,
+        callbacks=[lambda epoch, logs: seen.append((epoch, logs["val_jaccard"]))],
+    )
     run_dir = tmp_path / "run"
-    for name in ("config.yaml", "meta.json", "model.keras", "history.csv", "history.json",
-                 "jaccard.json", "checkpoints/last.keras", "checkpoints/state.json"):
+    for name in (
+        "config.yaml",
+        "meta.json",
+        "model.keras",
+        "history.csv",
+        "history.json",
+        "jaccard.json",
+        "checkpoints/last.keras",
+        "checkpoints/state.json",
+    ):
         assert (run_dir / name).is_file(), name
     assert result.epochs == 2 and [e for e, _ in seen] == [1, 2]
     assert 0.0 <= result.val_jaccard <= 1.0
@@ -64,8 +77,14 @@ def test_stop_flag_after_epoch_one_then_resume(small_data, tmp_path):
             flag.set()
 
     cfg = _cfg(**{"training.epochs": 3})
-    first = train(cfg, data=small_data, out_dir=run_dir, progress=False, stop_flag=flag,
-                  callbacks=[stop_after_first])
+    first = train(
+        cfg,
+        data=small_data,
+        out_dir=run_dir,
+        progress=False,
+        stop_flag=flag,
+        callbacks=[stop_after_first],
+    )
     assert first.stopped == "stop_flag" and first.epochs == 1
     state = json.loads((run_dir / "checkpoints/state.json").read_text())
     assert state["epoch"] == 1 and not state["done"]
@@ -89,9 +108,15 @@ def test_stop_flag_after_epoch_one_then_resume(small_data, tmp_path):
 @pytest.mark.slow
 def test_one_vs_all_concatenates_per_class_models(small_data, tmp_path):
     names = list(small_data.class_names)[:2]
-    cfg = _cfg(**{"training.mode": "one_vs_all", "training.epochs": 1,
-                  "data.classes": names, "training.optimizer": "nadam",
-                  "training.schedule": "step"})
+    cfg = _cfg(
+        **{
+            "training.mode": "one_vs_all",
+            "training.epochs": 1,
+            "data.classes": names,
+            "training.optimizer": "nadam",
+            "training.schedule": "step",
+        }
+    )
     result = train(cfg, data=small_data, out_dir=tmp_path / "ova", progress=False)
     assert {r["unit"] for r in result.history} == set(names)
     run = load_run(tmp_path / "ova")
@@ -102,14 +127,26 @@ def test_one_vs_all_concatenates_per_class_models(small_data, tmp_path):
 
 def test_bad_input_is_caught_before_training(small_data, tmp_path):
     with pytest.raises(ConfigError, match="input_size"):
-        train(_cfg(**{"model.input_size": 2048, "model.depth": 2}), data=small_data,
-              out_dir=tmp_path / "a", progress=False)
+        train(
+            _cfg(**{"model.input_size": 2048, "model.depth": 2}),
+            data=small_data,
+            out_dir=tmp_path / "a",
+            progress=False,
+        )
     with pytest.raises(ConfigError, match="unknown class"):
-        train(_cfg(**{"data.classes": ["Nope"]}), data=small_data, out_dir=tmp_path / "b",
-              progress=False)
+        train(
+            _cfg(**{"data.classes": ["Nope"]}),
+            data=small_data,
+            out_dir=tmp_path / "b",
+            progress=False,
+        )
     with pytest.raises(ConfigError, match="class_weights"):
-        train(_cfg(**{"training.class_weights": [1.0]}), data=small_data,
-              out_dir=tmp_path / "c", progress=False)
+        train(
+            _cfg(**{"training.class_weights": [1.0]}),
+            data=small_data,
+            out_dir=tmp_path / "c",
+            progress=False,
+        )
     # every image but one for validation: a class missing from the one training image
     ids = small_data.labelled_ids()
     counts = {i: small_data.load_labels(i).pixel_counts() for i in ids}
@@ -117,8 +154,13 @@ def test_bad_input_is_caught_before_training(small_data, tmp_path):
         missing = [c for c, n in counts[keep].items() if n == 0]
         if missing:
             with pytest.raises(DataError, match="no labelled pixels"):
-                train(_cfg(), data=small_data, out_dir=tmp_path / "d", progress=False,
-                      val_ids=[i for i in ids if i != keep])
+                train(
+                    _cfg(),
+                    data=small_data,
+                    out_dir=tmp_path / "d",
+                    progress=False,
+                    val_ids=[i for i in ids if i != keep],
+                )
             break
     assert not any((tmp_path / n).exists() for n in "abcd")  # nothing written
     with pytest.raises(OutputError, match="cannot resume"):
