@@ -26,7 +26,7 @@ def shared_catalog(settings: AppSettings) -> Catalog:
 
 def init_extensions() -> None:
     """Load the Panel/HoloViews extensions once (idempotent)."""
-    pn.extension("tabulator", notifications=True, sizing_mode="stretch_width")
+    pn.extension("tabulator", "codeeditor", notifications=True, sizing_mode="stretch_width")
     hv.extension("bokeh", logo=False)
     pn.config.loading_indicator = True
 
@@ -126,7 +126,23 @@ class Dashboard(param.Parameterized):
         )
 
 
-def create_app(settings: AppSettings | None = None) -> pn.template.BaseTemplate:
+def create_app(settings: AppSettings | None = None, catalog: Catalog | None = None
+               ) -> pn.template.BaseTemplate:
     """Build the page for one session."""
     init_extensions()
-    return Dashboard(settings or AppSettings.from_env()).page()
+    return Dashboard(settings or AppSettings.from_env(), catalog).page()
+
+
+def serve(settings: AppSettings, *, port: int = 5006, address: str = "127.0.0.1",
+          origins: tuple[str, ...] = (), show: bool = False, catalog: Catalog | None = None) -> None:
+    """Serve the dashboard at ``http://address:port/app`` until interrupted (blocks)."""
+    import threading
+
+    catalog = catalog or shared_catalog(settings)
+    log.info("data sets: %s", ", ".join(catalog.names()) or "none found")
+    log.info("stores: %s", ", ".join(settings.store_paths().values()) or "none")
+    threading.Thread(target=warm_up, name="satseg-app-warm-up", daemon=True).start()
+    allowed = [f"{address}:{port}", f"localhost:{port}", f"127.0.0.1:{port}", *origins]
+    pn.config.nthreads = 2  # callbacks on a thread pool: one slow plot does not freeze other sessions
+    pn.serve({"app": lambda: create_app(settings, catalog)}, port=port, address=address,
+             websocket_origin=allowed if port else "*", show=show, title=settings.title)

@@ -27,10 +27,13 @@ def slug(name: str) -> str:
 def _search():
     try:
         import satseg.search as search
-    except ImportError as exc:
+    except ImportError:
+        search = None
+    if search is None or not hasattr(search, "load_space"):
         raise SpaceError(
-            "satseg.search is not available in this installation; the Hyperspace tab needs it"
-        ) from exc
+            "satseg.search (load_space, run_search, StudyStore) is not available in this "
+            "installation; the Hyperspace tab needs it"
+        )
     return search
 
 

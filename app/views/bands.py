@@ -91,6 +91,16 @@ class BandsView(param.Parameterized):
         else:
             self.image = ids[0] if ids else None
 
+    @param.depends("layer", "percentiles", watch=True)
+    def _on_layer(self) -> None:
+        # The fixed range starts from the current stretch, so unticking "auto" keeps the picture.
+        if self.auto_range and self.image is not None and self.layer:
+            try:
+                lo, hi = render.percentile_limits(self.layer_data(self.layer), *self.percentiles)
+            except Exception:  # noqa: BLE001 - the plot reports the error
+                return
+            self.value_range = (round(lo, 6), round(hi, 6))
+
     @param.depends("image", watch=True)
     def _on_image(self) -> None:
         if self.image is None:

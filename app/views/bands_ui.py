@@ -133,8 +133,7 @@ def bands_layout(view: BandsView) -> pn.viewable.Viewable:
         w.RangeSlider.from_param(view.param.percentiles, name="Percentile stretch", step=0.5),
         w.Select.from_param(view.param.cmap, name="Colour map"),
         w.Checkbox.from_param(view.param.auto_range, name="Colour range from percentiles"),
-        w.EditableRangeSlider.from_param(view.param.value_range, name="Fixed colour range",
-                                         start=-1.0, end=1.0),
+        w.EditableRangeSlider.from_param(view.param.value_range, name="Fixed colour range"),
         pn.layout.Divider(),
         w.Checkbox.from_param(view.param.show_labels, name="Ground truth overlay"),
         w.CheckBoxGroup.from_param(view.param.label_classes, name="Classes"),
@@ -159,5 +158,5 @@ def bands_layout(view: BandsView) -> pn.viewable.Viewable:
         pn.pane.HoloViews(spec.opts(hv.opts.Curve(width=420, height=240), hv.opts.Overlay(width=420, height=240))),
         pn.bind(_registration, view.param.dataset, view.param.image),
     )
-    main = pn.Column(error, pn.pane.HoloViews(plot, linked_axes=False, name="bands-plot"), below)
+    main = pn.Column(error, pn.pane.HoloViews(plot, linked_axes=False, css_classes=["bands-plot"]), below)
     return pn.Row(controls, main, sizing_mode="stretch_width")

@@ -86,7 +86,7 @@ def results_layout(view: ResultsView) -> pn.viewable.Viewable:
                                  (gt, "ground truth"), (em, "error map of the class"))
         ]
         # Separate panes in one layout: Panel links their x/y ranges (pan/zoom together).
-        return pn.GridBox(*panes, ncols=2, name="results-grid")
+        return pn.GridBox(*panes, ncols=2, css_classes=["results-grid"])
 
     w = pn.widgets
     predict_btn = w.Button(name="Predict with the selected trial", button_type="primary", css_classes=["predict-button"])

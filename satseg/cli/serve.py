@@ -26,27 +26,11 @@ def register(parser: argparse.ArgumentParser) -> None:
 def handler(args: argparse.Namespace) -> int:
     if not 0 <= args.port <= 65535:
         raise ConfigError(f"--port must be in 0..65535, got {args.port}")
-    import panel as pn
-
-    from app.main import create_app
+    from app.main import serve
     from app.settings import AppSettings
 
     settings = AppSettings.from_env().replace_from(args)
-    found = settings.datasets()
-    log.info("data sets: %s", ", ".join(found) or "none found")
-    log.info("stores: %s", ", ".join(settings.store_paths().values()))
-    origins = [f"{args.address}:{args.port}", f"localhost:{args.port}", *(args.allow_websocket_origin or [])]
-    if args.address in ("127.0.0.1", "localhost"):
-        origins.append(f"127.0.0.1:{args.port}")
     print(f"satseg dashboard: http://{args.address}:{args.port}/app", flush=True)
-    import threading
-
-    from app.main import warm_up
-
-    threading.Thread(target=warm_up, name="satseg-app-warm-up", daemon=True).start()
-    pn.config.nthreads = 2  # callbacks on a thread pool: one slow plot does not freeze other sessions
-    pn.serve(
-        {"app": lambda: create_app(settings)}, port=args.port, address=args.address,
-        websocket_origin=origins if args.port else "*", show=args.show, title="satseg",
-    )
+    serve(settings, port=args.port, address=args.address,
+          origins=tuple(args.allow_websocket_origin or ()), show=args.show)
     return 0

@@ -48,13 +48,29 @@ def wait_until(fn, timeout: float = 60.0, interval: float = 0.2, what: str = "co
                          (f" (last error: {last_exc})" if last_exc else ""))
 
 
-class AppServer:
-    """``satseg serve`` in a subprocess."""
+def sample_available() -> bool:
+    try:
+        from satseg.io import open_dataset
 
-    def __init__(self, data: list[str], stores: list[str], log_path: Path, env: dict | None = None):
+        open_dataset("sample")
+    except Exception:  # noqa: BLE001
+        return False
+    return True
+
+
+class AppServer:
+    """``satseg serve`` in a subprocess (or, without the bundled sample, the same server with the
+    real Dubai tiles read directly: tests/app/serve_testapp.py)."""
+
+    def __init__(self, data: list[str], stores: list[str], log_path: Path, env: dict | None = None,
+                 dubai: Path | None = None):
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}/app"
-        args = [sys.executable, "-m", "satseg", "serve", "--port", str(self.port)]
+        if dubai is None:
+            args = [sys.executable, "-m", "satseg", "serve", "--port", str(self.port)]
+        else:
+            args = [sys.executable, "-m", "tests.app.serve_testapp", "--port", str(self.port),
+                    "--dubai", str(dubai)]
         for d in data:
             args += ["--data", d]
         for s in stores:
