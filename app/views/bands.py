@@ -61,6 +61,7 @@ class BandsView(param.Parameterized):
 
     def __init__(self, catalog: Catalog, **params):
         self.catalog = catalog
+        self._memo: dict = {}
         super().__init__(**params)
         names = catalog.names()
         self.param.dataset.objects = names
@@ -138,11 +139,24 @@ class BandsView(param.Parameterized):
             return tuple(self.value_range)  # type: ignore[return-value]
         return render.percentile_limits(self.layer_data(self.layer), *self.percentiles)
 
+    def _memoised(self, key: tuple, make):
+        """Full-resolution arrays are kept between pans and zooms (last 4 keys)."""
+        if key not in self._memo:
+            self._memo[key] = make()
+            while len(self._memo) > 4:
+                self._memo.pop(next(iter(self._memo)))
+        return self._memo[key]
+
     def composite(self) -> np.ndarray:
         """Stretched RGB ``(H, W, 3)`` in [0, 1] of the red, green, blue selections."""
-        chans = [self.layer_data(n) for n in (self.red, self.green, self.blue)]
-        limits = [render.percentile_limits(c, *self.percentiles) for c in chans]
-        return render.rgb_from_channels(chans, limits)
+
+        def make():
+            chans = [self.layer_data(n) for n in (self.red, self.green, self.blue)]
+            limits = [render.percentile_limits(c, *self.percentiles) for c in chans]
+            return render.rgb_from_channels(chans, limits)
+
+        key = ("rgb", self.dataset, self.image, self.red, self.green, self.blue, tuple(self.percentiles))
+        return self._memoised(key, make)
 
     def overlay_rgba(self) -> np.ndarray | None:
         """RGBA ground-truth overlay of the enabled classes, or None (no labels / hidden)."""
@@ -154,7 +168,9 @@ class BandsView(param.Parameterized):
         names = [c.name for c in labels.classes]
         enabled = [n in self.label_classes for n in names]
         # Opaque colours: the plot applies label_alpha as the layer's opacity.
-        return render.class_overlay(labels.masks, [c.colour for c in labels.classes], enabled, 1.0)
+        key = ("labels", self.dataset, self.image, tuple(enabled))
+        return self._memoised(key, lambda: render.class_overlay(
+            labels.masks, [c.colour for c in labels.classes], enabled, 1.0))
 
     def spectrum(self) -> dict | None:
         """Values of every band at :attr:`pixel`, with names and wavelengths; None if unset."""

@@ -5,10 +5,9 @@ from __future__ import annotations
 import holoviews as hv
 import numpy as np
 import panel as pn
-from holoviews.operation.datashader import rasterize
-
 from app.jobs import readable_error
 from app.views.bands import BandsView, _coords
+from app.views.raster import raster_dmap
 
 IMAGE_OPTS = dict(
     frame_height=520, data_aspect=1, invert_yaxis=True,
@@ -106,13 +105,12 @@ def _spectrum(view: BandsView):
 def bands_layout(view: BandsView) -> pn.viewable.Viewable:
     """The Bands tab for ``view``."""
     params = hv.streams.Params(view, STATE)
-    single = hv.DynamicMap(lambda **_: _single(view, _empty_image()), streams=[params])
-    rgb = hv.DynamicMap(lambda **_: _rgb(view, _empty_rgba()), streams=[params])
-    labels = hv.DynamicMap(lambda **_: _labels(view, _empty_rgba()), streams=[
-        hv.streams.Params(view, ["dataset", "image", "show_labels", "label_classes"])])
-    shaded = rasterize(single).apply.opts(cmap=view.param.cmap, colorbar=True)
-    rgb_r = rasterize(rgb)
-    lab_r = rasterize(labels).apply.opts(alpha=view.param.label_alpha)
+    label_params = hv.streams.Params(view, ["dataset", "image", "show_labels", "label_classes"])
+    shaded = raster_dmap(lambda: _single(view, _empty_image()), [params]).apply.opts(
+        cmap=view.param.cmap, colorbar=True)
+    rgb_r = raster_dmap(lambda: _rgb(view, _empty_rgba()), [params])
+    lab_r = raster_dmap(lambda: _labels(view, _empty_rgba()), [label_params]).apply.opts(
+        alpha=view.param.label_alpha)
     plot = (shaded * rgb_r * lab_r).opts(hv.opts.Image(**IMAGE_OPTS), hv.opts.RGB(**IMAGE_OPTS))
     tap = hv.streams.Tap(source=shaded, x=None, y=None)
     tap.add_subscriber(lambda x, y: view.click(x, y))

@@ -5,12 +5,12 @@ from __future__ import annotations
 import holoviews as hv
 import numpy as np
 import panel as pn
-from holoviews.operation.datashader import rasterize
 
 from app.jobs import readable_error
 from app.render import ERROR_COLOURS
 from app.views.bands import _coords
 from app.views.bands_ui import IMAGE_OPTS, _empty_rgba
+from app.views.raster import raster_dmap
 from app.views.results import ResultsView
 
 TILE = {k: v for k, v in IMAGE_OPTS.items() if k not in ("data_aspect", "frame_height")}
@@ -64,11 +64,11 @@ def results_layout(view: ResultsView) -> pn.viewable.Viewable:
         em = _safe(view, lambda: view.error_map(view.trial)) if view.trial is not None else None
         return _rgb_el(em, "errors")
 
-    img = rasterize(hv.DynamicMap(lambda **_: base(), streams=[state]))
-    p1 = rasterize(hv.DynamicMap(lambda **_: pred("trial"), streams=[state])).apply.opts(alpha=view.param.alpha)
-    p2 = rasterize(hv.DynamicMap(lambda **_: pred("other"), streams=[state])).apply.opts(alpha=view.param.alpha)
-    gt = rasterize(hv.DynamicMap(lambda **_: truth(), streams=[state])).apply.opts(alpha=view.param.alpha)
-    em = rasterize(hv.DynamicMap(lambda **_: errors(), streams=[state]))
+    img = raster_dmap(base, [state])
+    p1 = raster_dmap(lambda: pred("trial"), [state]).apply.opts(alpha=view.param.alpha)
+    p2 = raster_dmap(lambda: pred("other"), [state]).apply.opts(alpha=view.param.alpha)
+    gt = raster_dmap(truth, [state]).apply.opts(alpha=view.param.alpha)
+    em = raster_dmap(errors, [state])
     legend = " ".join(f"<span style='color:{c}'>&#9632;</span> {k}" for k, c in ERROR_COLOURS.items())
 
     def grid(dataset, image):
