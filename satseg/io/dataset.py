@@ -121,16 +121,20 @@ class SegDataset(abc.ABC):
         return f"<{type(self).__name__} {self.name!r} kind={self.kind} images={len(self.ids())}>"
 
 
-def open_dataset(path: str | Path) -> SegDataset:
+def open_dataset(path: str | Path, manifest: str | Path | None = None) -> SegDataset:
     """Open a data set by path: a DSTL folder, a folder with ``satseg.yaml``, or ``"sample"``.
 
-    ``"sample"`` is the small real Dubai sample shipped inside the package.
+    ``"sample"`` is the small real Dubai sample shipped inside the package. ``manifest`` names a
+    manifest file kept elsewhere (for read-only data folders); a path to a ``.yaml`` file opens
+    the folder that holds it with that manifest.
     """
     if str(path) == "sample":
         from satseg.datasets.sample import sample_path
 
         path = sample_path()
     root = Path(path).expanduser()
+    if manifest is None and root.is_file() and root.suffix.lower() in (".yaml", ".yml"):
+        root, manifest = root.parent, root
     if not root.exists():
         raise MissingFileError(
             f"data set folder {root} does not exist; pass a DSTL folder, a folder with a "
@@ -138,15 +142,16 @@ def open_dataset(path: str | Path) -> SegDataset:
         )
     if not root.is_dir():
         raise DataError(f"data set path {root} is a file; pass the folder that holds the data")
-    if (root / "satseg.yaml").is_file():
+    if manifest is not None or (root / "satseg.yaml").is_file():
         from satseg.io.generic import GenericDataset
 
-        return GenericDataset.from_folder(root)
+        return GenericDataset.from_folder(root, manifest)
     if (root / "grid_sizes.csv").is_file() or (root / "three_band").is_dir():
         from satseg.io.dstl import DstlDataset
 
         return DstlDataset(root)
     raise DataError(
         f"{root} is neither a DSTL folder (three_band/, sixteen_band/, grid_sizes.csv) nor a "
-        "generic data set (satseg.yaml manifest); add a satseg.yaml (see README, 'Manifest')"
+        "generic data set (satseg.yaml manifest); add a satseg.yaml (see docs/manifest.md) or "
+        "pass --manifest FILE"
     )
