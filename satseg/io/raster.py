@@ -167,7 +167,7 @@ def load_raster(
     path: str | Path,
     *,
     nodata: float | None = None,
-    chunks: int | str | None = "auto",
+    chunks: dict[str, int | str] | None = None,
     info: RasterInfo | None = None,
 ) -> xr.DataArray:
     """Open ``path`` lazily as a float32 ``(band, y, x)`` DataArray (dask-backed).
@@ -190,7 +190,10 @@ def load_raster(
         try:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", NotGeoreferencedWarning)
-                arr = rioxarray.open_rasterio(path, chunks=chunks, masked=nodata is None)
+                arr = rioxarray.open_rasterio(
+                    path, chunks=chunks or {"band": -1, "y": "auto", "x": "auto"},
+                    masked=nodata is None,
+                )
         except Exception as exc:  # rasterio raises several types here
             raise RasterReadError(
                 f"cannot read raster {path}: {exc}; check that it is a valid GeoTIFF (gdalinfo)"
