@@ -1,8 +1,8 @@
 """``satseg data``: inspect data sets, write band stacks, synthesise DSTL-like scenes.
 
-    satseg data info PATH [--json] [--manifest FILE]
-    satseg data stack PATH SCENE --out FILE [--grid rgb|m] [--indices ndvi,ndwi] [--manifest FILE]
-    satseg data synth OUT [--scenes N] [--size PX] [--seed K]
+satseg data info PATH [--json] [--manifest FILE]
+satseg data stack PATH SCENE --out FILE [--grid rgb|m] [--indices ndvi,ndwi] [--manifest FILE]
+satseg data synth OUT [--scenes N] [--size PX] [--seed K]
 """
 
 from __future__ import annotations
@@ -22,33 +22,46 @@ def register(parser: argparse.ArgumentParser) -> None:
     parser.set_defaults(func=lambda args: (parser.print_help(), 2)[1])
 
     info = sub.add_parser(
-        "info", help="describe a data set: images, bands, sizes, classes, pixel counts",
+        "info",
+        help="describe a data set: images, bands, sizes, classes, pixel counts",
         description="Describe a data set (DSTL folder, folder with satseg.yaml, or 'sample').",
     )
     info.add_argument("path", help="data set folder, or 'sample' for the bundled sample")
     info.add_argument("--json", action="store_true", help="print JSON instead of a table")
     info.add_argument("--manifest", type=Path, help="a satseg.yaml kept outside the data folder")
-    info.add_argument("--no-counts", action="store_true",
-                      help="skip labelled pixel counts (they read every mask)")
+    info.add_argument(
+        "--no-counts", action="store_true", help="skip labelled pixel counts (they read every mask)"
+    )
     info.set_defaults(func=cmd_info)
 
     stack = sub.add_parser(
-        "stack", help="write the band stack of one scene/image (GeoTIFF or zarr)",
+        "stack",
+        help="write the band stack of one scene/image (GeoTIFF or zarr)",
         description="Write the aligned band stack of one scene or image, optionally with indices.",
     )
     stack.add_argument("path", help="data set folder, or 'sample'")
     stack.add_argument("scene", help="scene or image id (see `satseg data info`)")
-    stack.add_argument("--out", required=True, type=Path,
-                       help="output file: .tif (GeoTIFF, band interleaved) or .zarr")
-    stack.add_argument("--grid", choices=("rgb", "m"), default="rgb",
-                       help="DSTL only: the grid to align on (RGB 0.31 m or M 1.24 m)")
-    stack.add_argument("--indices", default="",
-                       help="comma-separated spectral indices to append, e.g. ndvi,ndwi")
+    stack.add_argument(
+        "--out",
+        required=True,
+        type=Path,
+        help="output file: .tif (GeoTIFF, band interleaved) or .zarr",
+    )
+    stack.add_argument(
+        "--grid",
+        choices=("rgb", "m"),
+        default="rgb",
+        help="DSTL only: the grid to align on (RGB 0.31 m or M 1.24 m)",
+    )
+    stack.add_argument(
+        "--indices", default="", help="comma-separated spectral indices to append, e.g. ndvi,ndwi"
+    )
     stack.add_argument("--manifest", type=Path, help="a satseg.yaml kept outside the data folder")
     stack.set_defaults(func=cmd_stack)
 
     synth = sub.add_parser(
-        "synth", help="write synthetic DSTL-layout scenes (for tests and demos)",
+        "synth",
+        help="write synthetic DSTL-layout scenes (for tests and demos)",
         description="Write synthetic scenes in the DSTL layout (three_band/, sixteen_band/, CSVs).",
     )
     synth.add_argument("out", type=Path, help="output folder")
@@ -108,21 +121,30 @@ def cmd_info(args: argparse.Namespace) -> int:
 def _table(rows: list[list[str]], head: list[str]) -> str:
     widths = [max(len(str(r[i])) for r in [head, *rows]) for i in range(len(head))]
     fmt = "  ".join(f"{{:<{w}}}" for w in widths)
-    return "\n".join([fmt.format(*head), fmt.format(*("-" * w for w in widths))]
-                     + [fmt.format(*map(str, r)) for r in rows])
+    return "\n".join(
+        [fmt.format(*head), fmt.format(*("-" * w for w in widths))]
+        + [fmt.format(*map(str, r)) for r in rows]
+    )
 
 
 def format_info(d: dict[str, Any]) -> str:
     """Human-readable text for a ``describe()`` dict (generic or DSTL)."""
     images = d.get("images") or []
-    lines = [f"{d.get('name')} ({d.get('kind')}) at {d.get('root')}",
-             f"images: {len(images)}, labelled: {len(d.get('labelled') or [])}"]
+    lines = [
+        f"{d.get('name')} ({d.get('kind')}) at {d.get('root')}",
+        f"images: {len(images)}, labelled: {len(d.get('labelled') or [])}",
+    ]
     if d.get("manifest"):
         lines.append(f"manifest: {d['manifest']}")
     bands = d.get("bands") or []
     if bands and isinstance(bands[0], dict):
-        lines.append("bands: " + ", ".join(
-            b["name"] + (f" ({b['wavelength']:g} nm)" if b.get("wavelength") else "") for b in bands))
+        lines.append(
+            "bands: "
+            + ", ".join(
+                b["name"] + (f" ({b['wavelength']:g} nm)" if b.get("wavelength") else "")
+                for b in bands
+            )
+        )
     elif bands:
         lines.append("bands: " + ", ".join(map(str, bands)))
     groups = d.get("band_groups") or d.get("groups")
@@ -142,13 +164,21 @@ def format_info(d: dict[str, Any]) -> str:
             lines.append(f"... and {len(sizes) - len(shown)} more")
     classes = d.get("classes") or []
     if classes:
-        rows = [[c.get("name"), c.get("colour", ""), "" if c.get("code") is None else c["code"],
-                 c.get("pixels", ""), "" if c.get("share") in (None, "") else f"{c['share']:.1%}"]
-                for c in classes]
+        rows = [
+            [
+                c.get("name"),
+                c.get("colour", ""),
+                "" if c.get("code") is None else c["code"],
+                c.get("pixels", ""),
+                "" if c.get("share") in (None, "") else f"{c['share']:.1%}",
+            ]
+            for c in classes
+        ]
         lines += ["", _table(rows, ["class", "colour", "code", "pixels", "share"])]
     if d.get("pixels"):
-        lines.append(f"labelled pixels: {d['pixels'].get('labelled')}, "
-                     f"ignored: {d['pixels'].get('ignored')}")
+        lines.append(
+            f"labelled pixels: {d['pixels'].get('labelled')}, ignored: {d['pixels'].get('ignored')}"
+        )
     offsets = d.get("registration") or d.get("offsets")
     if offsets:
         lines += ["", "registration offsets (px):", json.dumps(offsets, indent=1)]
@@ -165,7 +195,9 @@ def cmd_stack(args: argparse.Namespace) -> int:
     ds.check_id(args.scene)
     if args.grid != "rgb":
         if ds.kind != "dstl":
-            raise ConfigError(f"--grid {args.grid}: only DSTL data sets have an M grid; drop --grid")
+            raise ConfigError(
+                f"--grid {args.grid}: only DSTL data sets have an M grid; drop --grid"
+            )
         stack = ds.load_image(args.scene, grid=args.grid)
     else:
         stack = ds.load_image(args.scene)
@@ -174,8 +206,10 @@ def cmd_stack(args: argparse.Namespace) -> int:
         stack = add_indices(stack, indices)
     write_stack = _need("satseg.bands.stack", "write_stack")
     written = write_stack(stack, out)
-    print(f"wrote {written or out}: {stack.sizes['band']} bands "
-          f"({', '.join(map(str, stack['band'].values))}), {stack.sizes['x']}x{stack.sizes['y']} px")
+    print(
+        f"wrote {written or out}: {stack.sizes['band']} bands "
+        f"({', '.join(map(str, stack['band'].values))}), {stack.sizes['x']}x{stack.sizes['y']} px"
+    )
     return 0
 
 

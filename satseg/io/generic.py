@@ -14,8 +14,6 @@ import re
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import numpy as np
-
 from satseg.errors import BandMismatchError, DataError, LabelError, ManifestError
 from satseg.io.dataset import ClassInfo, Labels, SegDataset
 from satseg.io.manifest import (
@@ -44,8 +42,11 @@ def _compile(pattern: str) -> tuple[re.Pattern[str], str]:
             seen.add(name)
             gl.append("*")
         else:
-            rx.append("".join("[^/]*" if ch == "*" else "[^/]" if ch == "?" else re.escape(ch)
-                              for ch in part))
+            rx.append(
+                "".join(
+                    "[^/]*" if ch == "*" else "[^/]" if ch == "?" else re.escape(ch) for ch in part
+                )
+            )
             gl.append(part)
     return re.compile("".join(rx) + r"\Z"), "".join(gl)
 
@@ -61,8 +62,10 @@ def _resolve(root: Path, rel: str) -> Path | None:
         return p if p.exists() else None
     hits = sorted(root.glob(rel))
     if len(hits) > 1:
-        raise ManifestError(f"pattern {rel!r} matches {len(hits)} files under {root} "
-                            f"({hits[0].name}, {hits[1].name}, ...); make it match one")
+        raise ManifestError(
+            f"pattern {rel!r} matches {len(hits)} files under {root} "
+            f"({hits[0].name}, {hits[1].name}, ...); make it match one"
+        )
     return hits[0] if hits else None
 
 
@@ -116,7 +119,7 @@ class GenericDataset(SegDataset):
                 )
             if m.per_band_files:
                 files = {}
-                for b, key in zip(m.bands, band_files):
+                for b, key in zip(m.bands, band_files, strict=True):
                     hit = _resolve(self.root, _fill(m.image_pattern, {**values, "band": key}))
                     if hit is None:
                         raise BandMismatchError(
@@ -185,7 +188,7 @@ class GenericDataset(SegDataset):
         names = self.band_names
         if self.manifest.per_band_files:
             parts, first = [], None
-            for name, path in files.items():
+            for path in files.values():
                 info = raster_info(path)
                 if info.count != 1:
                     raise BandMismatchError(
@@ -224,8 +227,11 @@ class GenericDataset(SegDataset):
         if spec is None or path is None:
             raise LabelError(
                 f"image {image_id!r} of {self.root} has no labels"
-                + (f" (expected {_fill(spec.pattern, self._values[image_id])})" if spec else
-                   " (satseg.yaml has no 'labels' section)")
+                + (
+                    f" (expected {_fill(spec.pattern, self._values[image_id])})"
+                    if spec
+                    else " (satseg.yaml has no 'labels' section)"
+                )
                 + "; use labelled_ids() for the labelled images"
             )
         shape = self.image_shape(image_id)
@@ -235,9 +241,16 @@ class GenericDataset(SegDataset):
 
             info = self._image_info(image_id)
             masks, ignore = rasterize_geojson(
-                path, classes, shape, prop=spec.property, ignore_values=spec.ignore,
-                transform=info.transform, image_crs=info.crs, label_crs=spec.crs,
-                unlabelled=spec.unlabelled, all_touched=spec.all_touched,
+                path,
+                classes,
+                shape,
+                prop=spec.property,
+                ignore_values=spec.ignore,
+                transform=info.transform,
+                image_crs=info.crs,
+                label_crs=spec.crs,
+                unlabelled=spec.unlabelled,
+                all_touched=spec.all_touched,
             )
         else:
             arr = read_array(path)
@@ -265,7 +278,7 @@ class GenericDataset(SegDataset):
         out["sensor"] = self.manifest.sensor
         out["bands"] = [
             {"name": n, "wavelength": None if math.isnan(w) else w}
-            for n, w in zip(self.band_names, self.wavelengths)
+            for n, w in zip(self.band_names, self.wavelengths, strict=True)
         ]
         out["label_kind"] = self.manifest.labels.kind if self.manifest.labels else None
         sizes = {}

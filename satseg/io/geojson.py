@@ -70,7 +70,8 @@ def rasterize_geojson(
     """Burn the features of ``path`` into (masks uint8 (K, H, W), ignore bool (H, W))."""
     from rasterio.features import rasterize
     from rasterio.transform import Affine
-    from shapely.geometry import mapping, shape as to_shape
+    from shapely.geometry import mapping
+    from shapely.geometry import shape as to_shape
     from shapely.validation import make_valid
 
     feats = read_features(path)
@@ -117,12 +118,26 @@ def rasterize_geojson(
     masks = np.zeros((len(classes), *shape), dtype=np.uint8)
     for i, geoms in enumerate(per_class):
         if geoms:
-            masks[i] = rasterize(geoms, out_shape=shape, transform=transform, fill=0,
-                                 default_value=1, dtype="uint8", all_touched=all_touched)
+            masks[i] = rasterize(
+                geoms,
+                out_shape=shape,
+                transform=transform,
+                fill=0,
+                default_value=1,
+                dtype="uint8",
+                all_touched=all_touched,
+            )
     ignore = np.zeros(shape, dtype=bool)
     if ignored:
-        ignore = rasterize(ignored, out_shape=shape, transform=transform, fill=0, default_value=1,
-                           dtype="uint8", all_touched=all_touched).astype(bool)
+        ignore = rasterize(
+            ignored,
+            out_shape=shape,
+            transform=transform,
+            fill=0,
+            default_value=1,
+            dtype="uint8",
+            all_touched=all_touched,
+        ).astype(bool)
     if unlabelled == "ignore":
         ignore |= ~masks.any(axis=0)
     return masks, ignore

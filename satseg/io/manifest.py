@@ -19,13 +19,38 @@ from satseg.errors import ManifestError
 
 MANIFEST_NAME = "satseg.yaml"
 LABEL_KINDS = ("colour", "code", "geojson")
-_KIND_ALIASES = {"color": "colour", "colours": "colour", "colors": "colour", "codes": "code",
-                 "integer": "code", "vector": "geojson"}
-_TOP_KEYS = {"name", "description", "sensor", "bands", "images", "labels", "classes", "licence",
-             "license", "source"}
+_KIND_ALIASES = {
+    "color": "colour",
+    "colours": "colour",
+    "colors": "colour",
+    "codes": "code",
+    "integer": "code",
+    "vector": "geojson",
+}
+_TOP_KEYS = {
+    "name",
+    "description",
+    "sensor",
+    "bands",
+    "images",
+    "labels",
+    "classes",
+    "licence",
+    "license",
+    "source",
+}
 _IMAGE_KEYS = {"pattern", "nodata"}
-_LABEL_KEYS = {"kind", "pattern", "ignore", "background", "nodata", "property", "crs",
-               "unlabelled", "all_touched"}
+_LABEL_KEYS = {
+    "kind",
+    "pattern",
+    "ignore",
+    "background",
+    "nodata",
+    "property",
+    "crs",
+    "unlabelled",
+    "all_touched",
+}
 _CLASS_KEYS = {"name", "colour", "color", "value", "values", "code"}
 _BAND_KEYS = {"name", "wavelength", "file"}
 _PLACEHOLDER = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\}")
@@ -88,12 +113,16 @@ def _fail(path: Path, where: str, rule: str) -> ManifestError:
 
 def colour_to_int(value: Any, path: Path, where: str) -> int:
     """``"#rrggbb"`` (or ``[r, g, b]``) -> ``0xRRGGBB``."""
-    if isinstance(value, (list, tuple)) and len(value) == 3 and all(isinstance(v, int) for v in value):
+    if (
+        isinstance(value, (list, tuple))
+        and len(value) == 3
+        and all(isinstance(v, int) for v in value)
+    ):
         r, g, b = value
         return (int(r) << 16) | (int(g) << 8) | int(b)
     if isinstance(value, str) and _HEX.match(value.strip()):
         return int(value.strip().lstrip("#"), 16)
-    raise _fail(path, where, f"{value!r} is not a colour; write it as \"#rrggbb\" or [r, g, b]")
+    raise _fail(path, where, f'{value!r} is not a colour; write it as "#rrggbb" or [r, g, b]')
 
 
 def int_to_colour(value: int) -> str:
@@ -136,7 +165,9 @@ def _bands(raw: dict[str, Any], path: Path) -> tuple[tuple[BandSpec, ...], str |
             try:
                 wl = math.nan if wl is None else float(wl)
             except (TypeError, ValueError):
-                raise _fail(path, f"bands[{i}].wavelength", f"{wl!r} is not a number in nm") from None
+                raise _fail(
+                    path, f"bands[{i}].wavelength", f"{wl!r} is not a number in nm"
+                ) from None
             f = b.get("file")
             out.append(BandSpec(str(b["name"]), wl, None if f is None else str(f)))
     elif sensor is not None:
@@ -154,12 +185,14 @@ def sensor_bands(sensor: str, path: Path) -> tuple[BandSpec, ...]:
         from satseg.bands import sensors as sensors_mod
     except ImportError:
         raise _fail(
-            path, "sensor", f"sensor specs (satseg.bands.sensors) are not available to resolve "
-            f"{sensor!r}; list the bands explicitly under 'bands:'"
+            path,
+            "sensor",
+            f"sensor specs (satseg.bands.sensors) are not available to resolve "
+            f"{sensor!r}; list the bands explicitly under 'bands:'",
         ) from None
     getter = getattr(sensors_mod, "get_sensor", None)
     try:
-        spec = getter(sensor) if getter else getattr(sensors_mod, "SENSORS")[sensor]
+        spec = getter(sensor) if getter else sensors_mod.SENSORS[sensor]
     except (KeyError, ValueError, LookupError) as exc:
         raise _fail(path, "sensor", f"unknown sensor {sensor!r}: {exc}") from None
     bands = getattr(spec, "bands", spec)
@@ -178,8 +211,9 @@ def sensor_bands(sensor: str, path: Path) -> tuple[BandSpec, ...]:
 def _label_values(kind: str, values: Any, path: Path, where: str) -> tuple[Any, ...]:
     if values is None:
         return ()
-    if not isinstance(values, list) or (kind == "colour" and len(values) == 3
-                                        and all(isinstance(v, int) for v in values)):
+    if not isinstance(values, list) or (
+        kind == "colour" and len(values) == 3 and all(isinstance(v, int) for v in values)
+    ):
         values = [values]
     if kind == "colour":
         return tuple(colour_to_int(v, path, where) for v in values)
@@ -206,8 +240,12 @@ def _labels(raw: Any, path: Path, image_vars: list[str]) -> LabelSpec | None:
         raise _fail(path, "labels.pattern", "give the path pattern of the label files")
     extra = [p for p in placeholders(pattern) if p not in image_vars or p == BAND_PLACEHOLDER]
     if extra:
-        raise _fail(path, "labels.pattern", f"placeholders {extra} do not occur in images.pattern; "
-                    f"use only {[v for v in image_vars if v != BAND_PLACEHOLDER]}")
+        raise _fail(
+            path,
+            "labels.pattern",
+            f"placeholders {extra} do not occur in images.pattern; "
+            f"use only {[v for v in image_vars if v != BAND_PLACEHOLDER]}",
+        )
     unl = str(raw.get("unlabelled", "background"))
     if unl not in ("background", "ignore"):
         raise _fail(path, "labels.unlabelled", f"{unl!r} must be 'background' or 'ignore'")
@@ -237,7 +275,9 @@ def _classes(raw: Any, path: Path, kind: str | None) -> tuple[ClassSpec, ...]:
         if "name" not in c:
             raise _fail(path, where, "a class needs a name")
         colour_raw = c.get("colour", c.get("color"))
-        colour = None if colour_raw is None else int_to_colour(colour_to_int(colour_raw, path, where))
+        colour = (
+            None if colour_raw is None else int_to_colour(colour_to_int(colour_raw, path, where))
+        )
         value = c.get("values", c.get("value", c.get("code")))
         if value is None:
             if kind == "colour" and colour is not None:
@@ -245,7 +285,9 @@ def _classes(raw: Any, path: Path, kind: str | None) -> tuple[ClassSpec, ...]:
             elif kind == "geojson":
                 value = c["name"]
             elif kind == "code":
-                raise _fail(path, where, f"class {c['name']!r} needs its integer 'code' in the masks")
+                raise _fail(
+                    path, where, f"class {c['name']!r} needs its integer 'code' in the masks"
+                )
         values = _label_values(kind, value, path, where + ".value") if kind else ()
         if colour is None:
             colour = int_to_colour(values[0]) if kind == "colour" else _DEFAULT_COLOURS[i % 10]
@@ -257,8 +299,18 @@ def _classes(raw: Any, path: Path, kind: str | None) -> tuple[ClassSpec, ...]:
 
 
 # matplotlib's tab10, for classes without a colour
-_DEFAULT_COLOURS = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2",
-                    "#7f7f7f", "#bcbd22", "#17becf")
+_DEFAULT_COLOURS = (
+    "#1f77b4",
+    "#ff7f0e",
+    "#2ca02c",
+    "#d62728",
+    "#9467bd",
+    "#8c564b",
+    "#e377c2",
+    "#7f7f7f",
+    "#bcbd22",
+    "#17becf",
+)
 
 
 def parse_manifest(raw: Any, path: Path) -> Manifest:
@@ -271,12 +323,20 @@ def parse_manifest(raw: Any, path: Path) -> Manifest:
     images = _keys(images if images is not None else {}, _IMAGE_KEYS, path, "images")
     pattern = images.get("pattern")
     if not isinstance(pattern, str) or not pattern:
-        raise _fail(path, "images.pattern", "give the path pattern of the images, e.g. "
-                    "'{tile}/images/{name}.jpg' (placeholders become the image id)")
+        raise _fail(
+            path,
+            "images.pattern",
+            "give the path pattern of the images, e.g. "
+            "'{tile}/images/{name}.jpg' (placeholders become the image id)",
+        )
     names = placeholders(pattern)
     if not [n for n in names if n != BAND_PLACEHOLDER]:
-        raise _fail(path, "images.pattern", f"{pattern!r} has no {{placeholder}}; mark the parts "
-                    "that name an image, e.g. 'images/{name}.tif'")
+        raise _fail(
+            path,
+            "images.pattern",
+            f"{pattern!r} has no {{placeholder}}; mark the parts "
+            "that name an image, e.g. 'images/{name}.tif'",
+        )
     if BAND_PLACEHOLDER in names and not bands:
         raise _fail(path, "bands", "per-band files ({band} in images.pattern) need the band list")
     nodata = images.get("nodata")
@@ -289,8 +349,12 @@ def parse_manifest(raw: Any, path: Path) -> Manifest:
         for c in classes:
             for v in c.values:
                 if v in seen:
-                    raise _fail(path, "classes", f"value {v!r} is used by both {seen[v]!r} and "
-                                f"{c.name!r}; masks of this kind hold one class per pixel")
+                    raise _fail(
+                        path,
+                        "classes",
+                        f"value {v!r} is used by both {seen[v]!r} and "
+                        f"{c.name!r}; masks of this kind hold one class per pixel",
+                    )
                 seen[v] = c.name
         clash = sorted(set(seen) & set(labels.ignore + labels.background))
         if clash:
@@ -311,8 +375,10 @@ def load_manifest(path: str | Path) -> Manifest:
     """Read and validate a manifest file."""
     path = Path(path).expanduser()
     if not path.is_file():
-        raise ManifestError(f"manifest {path} does not exist; write one (see docs/manifest.md) "
-                            "or pass --manifest FILE")
+        raise ManifestError(
+            f"manifest {path} does not exist; write one (see docs/manifest.md) "
+            "or pass --manifest FILE"
+        )
     try:
         raw = yaml.safe_load(path.read_text(encoding="utf-8"))
     except yaml.YAMLError as exc:

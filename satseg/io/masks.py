@@ -27,7 +27,11 @@ def _planes(
     masks = np.zeros((len(classes), *codes.shape), dtype=np.uint8)
     known = np.zeros(codes.shape, dtype=bool)
     for i, c in enumerate(classes):
-        hit = np.isin(codes, np.asarray(c.values, dtype=codes.dtype)) if c.values else np.zeros_like(known)
+        hit = (
+            np.isin(codes, np.asarray(c.values, dtype=codes.dtype))
+            if c.values
+            else np.zeros_like(known)
+        )
         masks[i] = hit
         known |= hit
     ignore = np.isin(codes, np.asarray(list(ignore_values), dtype=codes.dtype))

@@ -191,7 +191,8 @@ def load_raster(
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", NotGeoreferencedWarning)
                 arr = rioxarray.open_rasterio(
-                    path, chunks=chunks or {"band": -1, "y": "auto", "x": "auto"},
+                    path,
+                    chunks=chunks or {"band": -1, "y": "auto", "x": "auto"},
                     masked=nodata is None,
                 )
         except Exception as exc:  # rasterio raises several types here

@@ -46,8 +46,15 @@ def test_info_sample_table(capsys):
 def test_info_json_with_external_manifest(capsys, tmp_path):
     makers.code_dataset(tmp_path / "d")
     (tmp_path / "d" / "satseg.yaml").rename(tmp_path / "m.yaml")
-    code, out, _ = run(capsys, "data", "info", str(tmp_path / "d"), "--json",
-                       "--manifest", str(tmp_path / "m.yaml"))
+    code, out, _ = run(
+        capsys,
+        "data",
+        "info",
+        str(tmp_path / "d"),
+        "--json",
+        "--manifest",
+        str(tmp_path / "m.yaml"),
+    )
     assert code == 0
     d = json.loads(out)
     assert d["kind"] == "generic" and d["images"] == ["scene0", "scene1"]
@@ -56,13 +63,28 @@ def test_info_json_with_external_manifest(capsys, tmp_path):
 
 
 def test_info_dubai_with_example_manifest(capsys, dubai_path):
-    code, out, _ = run(capsys, "data", "info", str(dubai_path), "--json", "--no-counts",
-                       "--manifest", str(REPO / "docs/examples/dubai-aerial.satseg.yaml"))
+    code, out, _ = run(
+        capsys,
+        "data",
+        "info",
+        str(dubai_path),
+        "--json",
+        "--no-counts",
+        "--manifest",
+        str(REPO / "docs/examples/dubai-aerial.satseg.yaml"),
+    )
     assert code == 0 and len(json.loads(out)["images"]) == 63
 
 
-@pytest.mark.parametrize("argv", [["data", "--help"], ["data", "info", "--help"],
-                                  ["data", "stack", "--help"], ["data", "synth", "--help"]])
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["data", "--help"],
+        ["data", "info", "--help"],
+        ["data", "stack", "--help"],
+        ["data", "synth", "--help"],
+    ],
+)
 def test_help(capsys, argv):
     with pytest.raises(SystemExit) as e:
         main(argv)
@@ -110,10 +132,25 @@ def _bad(tmp_path: Path, case: str) -> list[str]:
     if case == "unknown_scene":
         return ["data", "stack", "sample", "tile_9/nope", "--out", str(tmp_path / "o.tif")]
     if case == "bad_out":
-        return ["data", "stack", "sample", "tile_1/image_part_009", "--out", str(tmp_path / "o.png")]
+        return [
+            "data",
+            "stack",
+            "sample",
+            "tile_1/image_part_009",
+            "--out",
+            str(tmp_path / "o.png"),
+        ]
     if case == "grid_generic":
-        return ["data", "stack", "sample", "tile_1/image_part_009", "--out",
-                str(tmp_path / "o.tif"), "--grid", "m"]
+        return [
+            "data",
+            "stack",
+            "sample",
+            "tile_1/image_part_009",
+            "--out",
+            str(tmp_path / "o.tif"),
+            "--grid",
+            "m",
+        ]
     if case == "synth_scenes":
         return ["data", "synth", str(d), "--scenes", "0"]
     raise AssertionError(case)
@@ -144,8 +181,11 @@ def test_bad_inputs_fail_with_one_line(capsys, tmp_path, case):
 
 def test_subprocess_error_has_no_traceback(tmp_path):
     (tmp_path / "satseg.yaml").write_text("bands: [r]\nimages: i/{n}.tif\nclasses: []\n")
-    proc = subprocess.run([sys.executable, "-m", "satseg", "data", "info", str(tmp_path)],
-                          capture_output=True, text=True)
+    proc = subprocess.run(
+        [sys.executable, "-m", "satseg", "data", "info", str(tmp_path)],
+        capture_output=True,
+        text=True,
+    )
     assert proc.returncode == 2
     assert proc.stderr.strip().count("\n") == 0 and "Traceback" not in proc.stderr
     assert "non-empty list of classes" in proc.stderr
@@ -155,7 +195,9 @@ def test_subprocess_error_has_no_traceback(tmp_path):
 @pytest.mark.parametrize("suffix", [".tif", ".zarr"])
 def test_stack_sample_with_index(capsys, tmp_path, suffix):
     out = tmp_path / f"stack{suffix}"
-    code, text, _ = run(capsys, "data", "stack", "sample", "tile_1/image_part_009", "--out", str(out))
+    code, text, _ = run(
+        capsys, "data", "stack", "sample", "tile_1/image_part_009", "--out", str(out)
+    )
     assert code == 0 and out.exists() and "3 bands" in text
 
 

@@ -91,7 +91,9 @@ def test_unknown_colour_in_mask(tmp_path):
     arr = np.asarray(Image.open(p).convert("RGB")).copy()
     arr[0, :5] = (1, 2, 3)
     Image.fromarray(arr).save(p)
-    with pytest.raises(LabelError, match=r"part_1\.png holds values .*#010203 \(5 px\).*labels\.ignore"):
+    with pytest.raises(
+        LabelError, match=r"part_1\.png holds values .*#010203 \(5 px\).*labels\.ignore"
+    ):
         open_dataset(tmp_path).load_labels("tile_1/part_1")
 
 
@@ -104,8 +106,13 @@ def test_unknown_code_in_mask(tmp_path):
 
 def test_colour_mask_must_be_rgb(tmp_path):
     makers.code_dataset(tmp_path, n=1)
-    _edit_manifest(tmp_path, labels__kind="colour", labels__ignore=None, labels__background=None,
-                   classes=[{"name": "a", "colour": "#ff0000"}])
+    _edit_manifest(
+        tmp_path,
+        labels__kind="colour",
+        labels__ignore=None,
+        labels__background=None,
+        classes=[{"name": "a", "colour": "#ff0000"}],
+    )
     with pytest.raises(LabelError, match=r"colour mask .* has 1 band"):
         open_dataset(tmp_path).load_labels("scene0")
 
@@ -122,8 +129,9 @@ def test_nan_and_inf_pixels_warned_and_masked(tmp_path, caplog):
     arr[0, 1, 1] = np.nan
     arr[1, 2, 2] = np.inf
     makers.write_tif(tmp_path / "im" / "a.tif", arr)
-    makers.write_manifest(tmp_path, {"bands": ["x", "y"], "images": "im/{id}.tif",
-                                     "classes": [{"name": "c"}]})
+    makers.write_manifest(
+        tmp_path, {"bands": ["x", "y"], "images": "im/{id}.tif", "classes": [{"name": "c"}]}
+    )
     img = open_dataset(tmp_path).load_image("a")
     with caplog.at_level(logging.WARNING, logger="satseg.io.raster"):
         vals = img.values
@@ -135,7 +143,9 @@ def test_nan_and_inf_pixels_warned_and_masked(tmp_path, caplog):
 def test_unknown_id_and_unlabelled(tmp_path):
     makers.perband_dataset(tmp_path)
     ds = open_dataset(tmp_path)
-    with pytest.raises(DataError, match="image 'C' is not in data set 'landsat-like'.*known ids: A, B"):
+    with pytest.raises(
+        DataError, match="image 'C' is not in data set 'landsat-like'.*known ids: A, B"
+    ):
         ds.load_image("C")
     with pytest.raises(LabelError, match="has no labels"):
         ds.load_labels("A")
@@ -156,16 +166,31 @@ def test_not_a_data_set_and_missing_folder(tmp_path):
         ("bands: [r]\nimages: i/{n}.tif\nclases: []\n", r"unknown key\(s\) \['clases'\]"),
         ("bands: [r]\nimages: i/x.tif\nclasses: [{name: a}]\n", "has no {placeholder}"),
         ("bands: [r]\nimages: i/{n}.tif\nclasses: []\n", "non-empty list of classes"),
-        ("bands: [r]\nimages: i/{n}.tif\nlabels: {kind: paint, pattern: 'm/{n}.png'}\n"
-         "classes: [{name: a}]\n", "'paint' is not one of"),
-        ("bands: [r]\nimages: i/{n}.tif\nlabels: {kind: colour, pattern: 'm/{q}.png'}\n"
-         "classes: [{name: a, colour: '#ff0000'}]\n", r"placeholders \['q'\]"),
-        ("bands: [r]\nimages: i/{n}.tif\nlabels: {kind: code, pattern: 'm/{n}.tif'}\n"
-         "classes: [{name: a}]\n", "needs its integer 'code'"),
-        ("bands: [r]\nimages: i/{n}.tif\nlabels: {kind: colour, pattern: 'm/{n}.png'}\n"
-         "classes: [{name: a, colour: 'red'}]\n", "is not a colour"),
-        ("bands: [r]\nimages: i/{n}.tif\nlabels: {kind: code, pattern: 'm/{n}.tif'}\n"
-         "classes: [{name: a, code: 1}, {name: b, code: 1}]\n", "used by both 'a' and 'b'"),
+        (
+            "bands: [r]\nimages: i/{n}.tif\nlabels: {kind: paint, pattern: 'm/{n}.png'}\n"
+            "classes: [{name: a}]\n",
+            "'paint' is not one of",
+        ),
+        (
+            "bands: [r]\nimages: i/{n}.tif\nlabels: {kind: colour, pattern: 'm/{q}.png'}\n"
+            "classes: [{name: a, colour: '#ff0000'}]\n",
+            r"placeholders \['q'\]",
+        ),
+        (
+            "bands: [r]\nimages: i/{n}.tif\nlabels: {kind: code, pattern: 'm/{n}.tif'}\n"
+            "classes: [{name: a}]\n",
+            "needs its integer 'code'",
+        ),
+        (
+            "bands: [r]\nimages: i/{n}.tif\nlabels: {kind: colour, pattern: 'm/{n}.png'}\n"
+            "classes: [{name: a, colour: 'red'}]\n",
+            "is not a colour",
+        ),
+        (
+            "bands: [r]\nimages: i/{n}.tif\nlabels: {kind: code, pattern: 'm/{n}.tif'}\n"
+            "classes: [{name: a, code: 1}, {name: b, code: 1}]\n",
+            "used by both 'a' and 'b'",
+        ),
         ("bands: [r, r]\nimages: i/{n}.tif\nclasses: [{name: a}]\n", "band names must be unique"),
         ("images: 's/{s}_B{band}.tif'\nclasses: [{name: a}]\n", "need the band list"),
     ],

@@ -35,7 +35,10 @@ def test_multiband_geotiff_with_crs_and_code_masks(tmp_path):
     np.testing.assert_array_equal(lab.masks[1], mask == 2)
     np.testing.assert_array_equal(lab.ignore, (mask == 9) | (mask == 255))
     assert [c.code for c in ds.classes] == [1, 2]
-    assert lab.pixel_counts() == {"building": int((mask == 1).sum()), "water": int((mask == 2).sum())}
+    assert lab.pixel_counts() == {
+        "building": int((mask == 1).sum()),
+        "water": int((mask == 2).sum()),
+    }
 
 
 def test_tiff_without_crs_has_no_transform(tmp_path):

@@ -6,7 +6,6 @@ import shutil
 from pathlib import Path
 
 import numpy as np
-import pytest
 
 from satseg.datasets import sample_path
 from satseg.io import open_dataset
