@@ -19,7 +19,12 @@ from satseg.errors import ConfigError
 def register(parser: argparse.ArgumentParser) -> None:
     """Add the ``info``, ``stack`` and ``synth`` sub-commands."""
     sub = parser.add_subparsers(dest="data_command", metavar="SUBCOMMAND")
-    parser.set_defaults(func=lambda args: (parser.print_help(), 2)[1])
+
+    def no_subcommand(args: argparse.Namespace) -> int:
+        parser.print_help()
+        return 2
+
+    parser.set_defaults(func=no_subcommand)
 
     info = sub.add_parser(
         "info",

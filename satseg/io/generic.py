@@ -99,7 +99,7 @@ class GenericDataset(SegDataset):
     # ----- discovery
     def _discover(self) -> None:
         m = self.manifest
-        band_files = [b.file or b.name for b in m.bands] if m.per_band_files else [None]
+        band_files = [b.file or b.name for b in m.bands] if m.per_band_files else []
         pattern = m.image_pattern
         if m.per_band_files:
             pattern = pattern.replace("{" + BAND_PLACEHOLDER + "}", globmod.escape(band_files[0]))
@@ -263,7 +263,7 @@ class GenericDataset(SegDataset):
             if spec.kind == "colour":
                 masks, ignore = decode_colour_mask(arr, classes, spec.ignore, spec.background, path)
             else:
-                nodata = spec.nodata
+                nodata: float | None = spec.nodata
                 if nodata is None and path.suffix.lower() in (".tif", ".tiff"):
                     nodata = raster_info(path).nodata
                 masks, ignore = decode_code_mask(

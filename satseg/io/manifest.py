@@ -181,8 +181,10 @@ def _bands(raw: dict[str, Any], path: Path) -> tuple[tuple[BandSpec, ...], str |
 
 def sensor_bands(sensor: str, path: Path) -> tuple[BandSpec, ...]:
     """Band names and wavelengths of a named sensor from :mod:`satseg.bands.sensors`."""
+    import importlib
+
     try:
-        from satseg.bands import sensors as sensors_mod
+        sensors_mod = importlib.import_module("satseg.bands.sensors")
     except ImportError:
         raise _fail(
             path,

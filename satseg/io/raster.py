@@ -113,7 +113,8 @@ def _pillow_read(path: Path) -> np.ndarray:
     from PIL import Image, UnidentifiedImageError
 
     try:
-        with Image.open(path) as im:
+        with Image.open(path) as src:
+            im: Image.Image = src
             if im.mode in ("P", "PA"):
                 im = im.convert("RGBA" if "transparency" in im.info else "RGB")
             elif im.mode in ("I;16", "I;16B", "I;16L"):
@@ -190,7 +191,7 @@ def load_raster(
         try:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", NotGeoreferencedWarning)
-                arr = rioxarray.open_rasterio(
+                opened = rioxarray.open_rasterio(
                     path,
                     chunks=chunks or {"band": -1, "y": "auto", "x": "auto"},
                     masked=nodata is None,
@@ -199,7 +200,9 @@ def load_raster(
             raise RasterReadError(
                 f"cannot read raster {path}: {exc}; check that it is a valid GeoTIFF (gdalinfo)"
             ) from None
-        arr = arr.astype(np.float32)
+        if not isinstance(opened, xr.DataArray):
+            raise RasterReadError(f"{path} holds subdatasets; export the image as one GeoTIFF")
+        arr = opened.astype(np.float32)
         if info.crs is None and info.transform is None:
             arr = arr.drop_vars([c for c in ("x", "y") if c in arr.coords])
     if nodata is not None:
