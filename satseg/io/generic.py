@@ -88,6 +88,7 @@ class GenericDataset(SegDataset):
         self._values: dict[str, dict[str, str]] = {}
         self._images: dict[str, dict[str, Path]] = {}
         self._info: dict[str, RasterInfo] = {}
+        self._labelled: list[str] | None = None
         self._discover()
 
     @classmethod
@@ -157,16 +158,21 @@ class GenericDataset(SegDataset):
 
     def label_path(self, image_id: str) -> Path | None:
         """The label file of ``image_id``, or None where it has none."""
-        self.check_id(image_id)
+        if image_id not in self._values:
+            self.check_id(image_id)
         if self.manifest.labels is None:
             return None
         return _resolve(self.root, _fill(self.manifest.labels.pattern, self._values[image_id]))
 
     def labelled_ids(self) -> list[str]:
-        return [i for i in self.ids() if self.label_path(i) is not None]
+        if self._labelled is None:
+            self._labelled = [i for i in self.ids() if self.label_path(i) is not None]
+        return list(self._labelled)
 
     def image_files(self, image_id: str) -> list[Path]:
-        self.check_id(image_id)
+        """The file(s) of ``image_id`` (one per band for per-band layouts)."""
+        if image_id not in self._images:
+            self.check_id(image_id)
         return list(self._images[image_id].values())
 
     def _image_info(self, image_id: str) -> RasterInfo:

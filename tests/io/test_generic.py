@@ -138,3 +138,27 @@ def test_describe_counts_and_sizes(tmp_path):
     assert d["classes"][0]["pixels"] == sum(int((m == 1).sum()) for m in masks)
     assert d["pixels"]["ignored"] == sum(int(((m == 9) | (m == 255)).sum()) for m in masks)
     assert d["bands"][3] == {"name": "nir", "wavelength": 842.0}
+
+
+def test_sensor_name_instead_of_bands(tmp_path):
+    """``sensor: rgb`` resolves through satseg.bands.sensors; without it the error says what to do."""
+    from pathlib import Path
+
+    import yaml
+
+    from satseg.errors import ManifestError
+
+    makers.colour_dataset(tmp_path, fmt="png")
+    m = yaml.safe_load((tmp_path / "satseg.yaml").read_text())
+    del m["bands"]
+    m["sensor"] = "rgb"
+    (tmp_path / "satseg.yaml").write_text(yaml.safe_dump(m))
+    sensors = Path(__file__).resolve().parents[2] / "satseg" / "bands" / "sensors.py"
+    if not sensors.is_file():
+        with pytest.raises(ManifestError, match="list the bands explicitly"):
+            open_dataset(tmp_path)
+        return
+    ds = open_dataset(tmp_path)
+    assert len(ds.band_names) == 3
+    wl = ds.load_image("tile_1/part_1")["wavelength"].values
+    assert np.isfinite(wl).all() and wl[0] > wl[2]  # red is longer than blue
