@@ -206,3 +206,19 @@ def test_manifest_errors(tmp_path, text, pattern):
 def test_missing_explicit_manifest(tmp_path):
     with pytest.raises(ManifestError, match="manifest .*nope.yaml does not exist"):
         open_dataset(tmp_path, manifest=tmp_path / "nope.yaml")
+
+
+def test_geojson_invalid_json_and_unknown_class(tmp_path):
+    makers.geojson_dataset(tmp_path)
+    path = tmp_path / "labels" / "s1.geojson"
+    text = path.read_text()
+    path.write_text(text.replace('"cloud"', '"fog"'))
+    ds = open_dataset(tmp_path)
+    with pytest.raises(LabelError, match=r"s1\.geojson feature 2 has class='fog'"):
+        ds.load_labels("s1")
+    path.write_text(text[:-5])
+    with pytest.raises(LabelError, match=r"s1\.geojson is not valid JSON"):
+        ds.load_labels("s1")
+    path.write_text('{"type": "Point", "coordinates": [0, 0]}')
+    with pytest.raises(LabelError, match="not a FeatureCollection"):
+        ds.load_labels("s1")
