@@ -1,0 +1,138 @@
+"""``satseg predict``: masks, probabilities and polygons for scenes or images with a trained run.
+
+Examples::
+
+    satseg predict --model runs/a --data sample --scenes tile_1/image_part_001 --out pred/
+    satseg predict --model runs/a --image scene.tif --out pred/ --tta 4 --format tif,geojson,wkt
+    satseg predict --model runs/a --data sample --tune        # tune postprocess.json on val ids
+
+The output folder is checked before the model is loaded. Each finished file is renamed into place;
+``predictions.json`` (written last) lists the images and their files for ``satseg evaluate``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+from pathlib import Path
+from typing import Any
+
+log = logging.getLogger("satseg.cli.predict")
+INDEX = "predictions.json"
+
+
+def register(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--model", required=True, metavar="RUN_DIR", help="run folder of `satseg train`")
+    src = parser.add_mutually_exclusive_group(required=True)
+    src.add_argument("--data", metavar="PATH", help="data set folder, or 'sample'")
+    src.add_argument("--image", metavar="FILE", help="one raster with the model's bands, in order")
+    parser.add_argument("--scenes", nargs="+", metavar="ID", help="image ids of --data (default: all)")
+    parser.add_argument("--out", metavar="DIR", help="output folder (required unless --tune)")
+    parser.add_argument("--tta", type=int, default=8, choices=(1, 2, 4, 8), help="dihedral views")
+    parser.add_argument("--combine", default="arithmetic", choices=("arithmetic", "geometric"),
+                        help="mean of the views")  # fmt: skip
+    parser.add_argument("--subdivisions", type=int, default=2, help="windows per pixel per axis")
+    parser.add_argument("--batch", type=int, default=16, help="windows per model call")
+    parser.add_argument("--format", default="tif,geojson", help="any of tif,geojson,wkt")
+    parser.add_argument("--simplify", type=float, default=0.0, help="polygon tolerance (pixels)")
+    parser.add_argument("--tune", action="store_true",
+                        help="tune thresholds/min areas on --scenes (default: the run's validation "
+                             "ids) and save postprocess.json in the run folder")  # fmt: skip
+    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    parser.set_defaults(func=handle)
+
+
+def _image_stack(path: str, run: Any) -> Any:
+    """A single raster as a stack named with the run's bands (matched by count)."""
+    from satseg.errors import BandMismatchError
+    from satseg.io.raster import load_raster
+
+    stack = load_raster(path)
+    names = [str(b) for b in stack.coords["band"].values] if "band" in stack.coords else []
+    if set(run.band_names) <= set(names):
+        return stack
+    if stack.sizes["band"] != len(run.band_names):
+        raise BandMismatchError(
+            f"{path} has {stack.sizes['band']} band(s); model {run.run_dir} needs "
+            f"{len(run.band_names)} ({list(run.band_names)}), in that order"
+        )
+    return stack.assign_coords(band=list(run.band_names))
+
+
+def handle(args: argparse.Namespace) -> int:
+    from satseg.errors import ConfigError, DataError
+    from satseg.inference.blend import MAX_WINDOW
+    from satseg.inference.export import atomic_write_text, ensure_output_dir
+    from satseg.inference.predict import parse_formats
+
+    formats = parse_formats(args.format)
+    if args.batch < 1 or args.subdivisions < 1:
+        raise ConfigError("--batch and --subdivisions must be >= 1")
+    if not args.tune and not args.out:
+        raise ConfigError("--out DIR is required (or --tune to tune post-processing)")
+    out = ensure_output_dir(args.out) if args.out else None  # before any model work
+    from satseg.training import load_run
+
+    run = load_run(args.model)
+    if run.input_size > MAX_WINDOW:
+        raise ConfigError(f"model window {run.input_size} px exceeds {MAX_WINDOW} px")
+    ds = None
+    if args.image:
+        items = [(Path(args.image).stem, _image_stack(args.image, run))]
+    else:
+        from satseg.io import open_dataset
+
+        ds = open_dataset(args.data)
+        ids = args.scenes or (list(run.val_ids) if args.tune and run.val_ids else ds.ids())
+        for i in ids:
+            ds.check_id(i)
+        items = [(i, None) for i in ids]
+    common = dict(subdivisions=args.subdivisions, tta=args.tta, batch=args.batch,
+                  combine=args.combine, progress=not args.no_progress)  # fmt: skip
+    if args.tune:
+        if ds is None:
+            raise DataError("--tune needs labelled images: pass --data (and optionally --scenes)")
+        return _tune(run, ds, [i for i, _ in items], common)
+    from satseg.inference.predict import check_bands, predict_to_files
+
+    stacks = {}
+    for image_id, stack in items:  # check every image's bands before the first prediction
+        stack = stack if stack is not None else ds.load_image(image_id)  # type: ignore[union-attr]
+        check_bands(run, stack, f"image {image_id!r}")
+        stacks[image_id] = stack
+    index: dict[str, Any] = {"model": str(Path(args.model).resolve()), "classes": list(run.class_names),
+                             "data": args.data, "images": {}}  # fmt: skip
+    for image_id, stack in stacks.items():
+        paths = predict_to_files(run, stack, out, image_id, formats=formats,  # type: ignore[arg-type]
+                                 simplify=args.simplify, **common)  # fmt: skip
+        index["images"][image_id] = {k: p.name for k, p in paths.items()}
+        print(f"{image_id}: " + ", ".join(p.name for p in paths.values()))
+    atomic_write_text(out / INDEX, json.dumps(index, indent=2))  # type: ignore[operator]
+    return 0
+
+
+def _tune(run: Any, ds: Any, ids: list[str], common: dict[str, Any]) -> int:
+    import numpy as np
+
+    from satseg.inference.postprocess import tune_postprocess
+    from satseg.inference.predict import predict_image
+
+    names = list(run.class_names)
+    probs, truths, ignores = [], [], []
+    for image_id in ids:
+        labels = ds.load_labels(image_id)
+        have = [c.name for c in labels.classes]
+        if not set(names) <= set(have):
+            raise DataError(f"labels of {image_id!r} have classes {have}; the model needs {names}")
+        idx = [have.index(n) for n in names]
+        probs.append(np.asarray(predict_image(run, ds.load_image(image_id), **common).values))
+        truths.append(labels.masks[idx])
+        ignores.append(labels.ignore)
+    pp = tune_postprocess(probs, truths, ignores, names)
+    path = pp.save(run.run_dir)
+    for n in names:
+        print(f"{n}: threshold {pp.thresholds[n]:.2f}, min area {pp.min_area[n]} px, "
+              f"Jaccard {pp.tuned_jaccard[n]:.4f}")  # fmt: skip
+    print(f"saved {path}")
+    return 0
