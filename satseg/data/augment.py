@@ -124,8 +124,8 @@ def augment_patch(
     image = np.array(image, dtype=np.float32, copy=True)
     if cfg.gain > 0 or cfg.offset > 0:
         ch = image.shape[2]
-        g = rng.uniform(1.0 - cfg.gain, 1.0 + cfg.gain, ch).astype(np.float32)
-        o = rng.uniform(-cfg.offset, cfg.offset, ch).astype(np.float32)
+        g = np.asarray(rng.uniform(1.0 - cfg.gain, 1.0 + cfg.gain, ch), np.float32)
+        o = np.asarray(rng.uniform(-cfg.offset, cfg.offset, ch), np.float32)
         image *= g
         image += o
     return image, np.ascontiguousarray(target)

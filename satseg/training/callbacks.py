@@ -163,7 +163,7 @@ class RunCallback(keras.callbacks.Callback):
         row: dict[str, Any] = {"epoch": epoch + 1}
         if self.unit is not None:
             row["unit"] = self.unit
-        row.update({k: float(v) for k, v in logs.items() if np.isscalar(v)})
+        row.update({k: float(v) for k, v in logs.items() if isinstance(v, (int, float, np.number))})
         row["lr"] = float(self._lr)
         mean = report.mean if not math.isnan(report.mean) else 0.0
         row["val_jaccard"] = float(mean)

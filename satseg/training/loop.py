@@ -186,6 +186,10 @@ def train(
     )
     history: list[dict[str, Any]] = []
     stopped: str | None = None
+
+    def write_partial(unit_rows: list[dict[str, Any]]) -> None:
+        _write_history(run_dir, history + unit_rows)
+
     for k, (unit, class_index) in enumerate(units):
         unit_deadline = None
         if deadline is not None:
@@ -203,9 +207,7 @@ def train(
             user_callbacks=plain_cbs,
             progress=progress,
             deadline=unit_deadline,
-            on_history=lambda rows_so_far, done=history: _write_history(
-                run_dir, done + rows_so_far
-            ),
+            on_history=write_partial,
         )
         history.extend(rows)
         _write_history(run_dir, history)

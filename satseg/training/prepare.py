@@ -103,7 +103,7 @@ def prepare_data(
     )
     train = [images[i] for i in split.train]
     val = [images[i] for i in split.val]
-    tpix = sum(im.class_pixels() for im in train)
+    tpix = np.sum([im.class_pixels() for im in train], axis=0)
     empty = [c.name for c, n in zip(classes, tpix, strict=True) if n == 0]
     if empty:
         raise DataError(
@@ -117,7 +117,7 @@ def prepare_data(
             f"config field 'model.input_size' = {size} px is larger than training image(s) "
             f"{', '.join(small[:5])}; lower model.input_size"
         )
-    vpix = sum(im.class_pixels() for im in val)
+    vpix = np.sum([im.class_pixels() for im in val], axis=0)
     missing = [c.name for c, n in zip(classes, vpix, strict=True) if n == 0]
     if missing:
         log.warning("validation images %s hold no pixels of %s", list(split.val), missing)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Literal
 
 import numpy as np
 
@@ -41,7 +42,9 @@ def predict_tiles(
     m = (input_size - output_size) // 2
     ny, nx = -(-h // output_size), -(-w // output_size)
     ph, pw = ny * output_size - h, nx * output_size - w
-    mode = "reflect" if min(h, w) > max(m + ph, m + pw) else "symmetric"
+    mode: Literal["reflect", "symmetric"] = (
+        "reflect" if min(h, w) > max(m + ph, m + pw) else "symmetric"
+    )
     padded = np.pad(image, ((m, m + ph), (m, m + pw), (0, 0)), mode=mode)
     origins = [(i * output_size, j * output_size) for i in range(ny) for j in range(nx)]
     out: np.ndarray | None = None
