@@ -203,7 +203,9 @@ def main() -> int:
         half = (int(h / 2**0.5), int(w / 2**0.5), c)
         est_half = (probe["base_mb"] + 2 * (probe["peak_mb"] - probe["base_mb"])) / 1024
         shape = half if est_half <= args.ref_limit_gb else q
-        print(f"  > {args.ref_limit_gb} GB: comparing at {shape} instead (satseg also at full size)")
+        print(
+            f"  > {args.ref_limit_gb} GB: comparing at {shape} instead (satseg also at full size)"
+        )
     results = {}
     for impl in ("ref", "satseg"):
         if impl == "ref" and shape == q:
@@ -247,7 +249,9 @@ def main() -> int:
 
     uh, uw = parse_size(args.unet_size)
     ushape = (uh, uw, c)
-    print(f"\ndefault U-Net (ModelConfig(bands={c}, input_size={WINDOW}), random weights), crop {ushape}")
+    print(
+        f"\ndefault U-Net (ModelConfig(bands={c}, input_size={WINDOW}), random weights), crop {ushape}"
+    )
     us = run_worker("satseg", ushape, "unet", tmp / "u_sat.npy")
     ur = run_worker("ref", ushape, "unet", tmp / "u_ref.npy")
     over = (us["wall"] - us["model"]) / us["wall"]
@@ -255,8 +259,10 @@ def main() -> int:
     d = float(np.abs(np.load(tmp / "u_sat.npy") - np.load(tmp / "u_ref.npy"))[e:-e, e:-e].max())
     print(f"  satseg {us['wall']:.1f} s (model {us['model']:.1f} s, overhead {over:.1%})   "
           f"{verdict(over <= 0.10)}")  # fmt: skip
-    print(f"  ref    {ur['wall']:.1f} s (model {ur['model']:.1f} s), peak RSS ref "
-          f"{ur['peak_mb']:.0f} MB vs satseg {us['peak_mb']:.0f} MB; max |diff| >{e} px from the border {d:.1e}\n  (the U-Net is not equivariant and the reference anchors the window grid of each rotated view\n  at the far side of the padded image, so the outputs differ; not a target)")
+    print(
+        f"  ref    {ur['wall']:.1f} s (model {ur['model']:.1f} s), peak RSS ref "
+        f"{ur['peak_mb']:.0f} MB vs satseg {us['peak_mb']:.0f} MB; max |diff| >{e} px from the border {d:.1e}\n  (the U-Net is not equivariant and the reference anchors the window grid of each rotated view\n  at the far side of the padded image, so the outputs differ; not a target)"
+    )
     for f in tmp.iterdir():
         f.unlink()
     tmp.rmdir()

@@ -18,8 +18,12 @@ from typing import Any
 
 
 def register(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--pred", required=True, metavar="DIR", help="output folder of satseg predict")
-    parser.add_argument("--data", required=True, metavar="PATH", help="labelled data set, or 'sample'")
+    parser.add_argument(
+        "--pred", required=True, metavar="DIR", help="output folder of satseg predict"
+    )
+    parser.add_argument(
+        "--data", required=True, metavar="PATH", help="labelled data set, or 'sample'"
+    )
     parser.add_argument("--json", action="store_true", help="print the report as JSON")
     parser.add_argument("--per-image", action="store_true", help="also show each image's Jaccard")
     parser.set_defaults(func=handle)
@@ -58,12 +62,16 @@ def evaluate_folder(pred: str | Path, data: str | Path) -> Any:
     label_names = [c.name for c in ds.classes]
     missing = [n for n in names if n not in label_names]
     if missing:
-        raise DataError(f"predicted classes {missing} are not classes of data set {ds.name}: {label_names}")
+        raise DataError(
+            f"predicted classes {missing} are not classes of data set {ds.name}: {label_names}"
+        )
     idx = [label_names.index(n) for n in names]
     per_image: dict[str, Any] = {}
     for image_id, files in index["images"].items():
         if "mask" not in files:
-            raise DataError(f"{pred}: image {image_id!r} has no mask GeoTIFF; predict with --format tif")
+            raise DataError(
+                f"{pred}: image {image_id!r} has no mask GeoTIFF; predict with --format tif"
+            )
         if image_id not in ds.labelled_ids():
             raise DataError(f"image {image_id!r} has no labels in data set {ds.name}")
         path = pred / files["mask"]
@@ -73,7 +81,9 @@ def evaluate_folder(pred: str | Path, data: str | Path) -> Any:
         labels = ds.load_labels(image_id)
         true = labels.masks[idx]
         if mask.shape != true.shape:
-            raise DataError(f"prediction {path} is {mask.shape}, labels of {image_id!r} are {true.shape}")
+            raise DataError(
+                f"prediction {path} is {mask.shape}, labels of {image_id!r} are {true.shape}"
+            )
         per_image[image_id] = confusion_counts(mask > 0, true, labels.ignore)
     if not per_image:
         raise DataError(f"{pred}/predictions.json lists no images")

@@ -23,11 +23,15 @@ INDEX = "predictions.json"
 
 
 def register(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--model", required=True, metavar="RUN_DIR", help="run folder of `satseg train`")
+    parser.add_argument(
+        "--model", required=True, metavar="RUN_DIR", help="run folder of `satseg train`"
+    )
     src = parser.add_mutually_exclusive_group(required=True)
     src.add_argument("--data", metavar="PATH", help="data set folder, or 'sample'")
     src.add_argument("--image", metavar="FILE", help="one raster with the model's bands, in order")
-    parser.add_argument("--scenes", nargs="+", metavar="ID", help="image ids of --data (default: all)")
+    parser.add_argument(
+        "--scenes", nargs="+", metavar="ID", help="image ids of --data (default: all)"
+    )
     parser.add_argument("--out", metavar="DIR", help="output folder (required unless --tune)")
     parser.add_argument("--tta", type=int, default=8, choices=(1, 2, 4, 8), help="dihedral views")
     parser.add_argument("--combine", default="arithmetic", choices=("arithmetic", "geometric"),
@@ -115,6 +119,7 @@ def handle(args: argparse.Namespace) -> int:
 def _tune(run: Any, ds: Any, ids: list[str], common: dict[str, Any]) -> int:
     import numpy as np
 
+    from satseg.errors import DataError
     from satseg.inference.postprocess import tune_postprocess
     from satseg.inference.predict import predict_image
 

@@ -35,9 +35,9 @@ import numpy as np
 from satseg.errors import ConfigError, DataError, ModelError
 from satseg.inference.windows import (
     accumulated_weight,
+    flips,
     reflect_index,
     spline_window_1d,
-    flips,
     tile_starts,
     views,
 )
@@ -67,7 +67,9 @@ class CachedRows:
     about once (plus one window of overlap per block).
     """
 
-    def __init__(self, shape: tuple[int, int, int], read: Callable[[int, int], Any], block: int = 1024):
+    def __init__(
+        self, shape: tuple[int, int, int], read: Callable[[int, int], Any], block: int = 1024
+    ):
         self.shape = (int(shape[0]), int(shape[1]), int(shape[2]))
         self._read = read
         self.block = max(1, int(block))
@@ -88,10 +90,17 @@ class CachedRows:
 
 
 def _check_args(
-    shape: tuple[int, ...], window: int, out_window: int, subdivisions: int, batch: int, combine: str
+    shape: tuple[int, ...],
+    window: int,
+    out_window: int,
+    subdivisions: int,
+    batch: int,
+    combine: str,
 ) -> None:
     if len(shape) != 3 or min(shape) < 1:
-        raise DataError(f"blend_predict needs a non-empty (H, W, C) image, got shape {tuple(shape)}")
+        raise DataError(
+            f"blend_predict needs a non-empty (H, W, C) image, got shape {tuple(shape)}"
+        )
     if not 1 <= window <= MAX_WINDOW:
         raise ConfigError(f"window must be in 1..{MAX_WINDOW} px, got {window}")
     if not 1 <= out_window <= window or (window - out_window) % 2:
@@ -100,7 +109,9 @@ def _check_args(
             "must be even (the same context margin on every side)"
         )
     if not 1 <= subdivisions <= out_window:
-        raise ConfigError(f"subdivisions must be in 1..out_window ({out_window}), got {subdivisions}")
+        raise ConfigError(
+            f"subdivisions must be in 1..out_window ({out_window}), got {subdivisions}"
+        )
     if batch < 1:
         raise ConfigError(f"batch must be >= 1, got {batch}")
     if combine not in COMBINES:
@@ -163,7 +174,15 @@ def blend_predict(
     xbuf = np.empty((min(batch, nx), window, window, C), np.float32)
     log.debug(
         "blend %dx%dx%d: window %d, out %d, stride %d, %d x %d windows, %d views",
-        H, W, C, window, out_window, stride, len(ys), nx, n_views,
+        H,
+        W,
+        C,
+        window,
+        out_window,
+        stride,
+        len(ys),
+        nx,
+        n_views,
     )
 
     from tqdm.auto import tqdm
@@ -184,7 +203,11 @@ def blend_predict(
                 outs = []  # this batch's outputs, one per view (bounded: batch x views)
                 for fy, fx, t in view_list:
                     # view(A) = T^t Fy^fy Fx^fx A = Fy^fx Fx^fy (T A) when t (flips swap axes)
-                    src = flips(wins_t[j0 : j0 + n], fx, fy) if t else flips(wins[j0 : j0 + n], fy, fx)
+                    src = (
+                        flips(wins_t[j0 : j0 + n], fx, fy)
+                        if t
+                        else flips(wins[j0 : j0 + n], fy, fx)
+                    )
                     np.copyto(xbuf[:n], src)
                     p = _call(fn, xbuf[:n], out_window)
                     if acc is None:
@@ -202,6 +225,7 @@ def blend_predict(
                         p = p.copy()  # fn returned (a view of) its input: xbuf is reused
                     # inverse: A = Fx^fx Fy^fy T^t B = T^t (Fy^fx Fx^fy B) when t
                     outs.append((t, flips(p, fx, fy) if t else flips(p, fy, fx)))
+                assert acc is not None
                 # combine views and weight one window at a time (it stays in cache); views with
                 # a transpose are summed in the transposed frame and turned once
                 for i in range(n):

@@ -102,10 +102,10 @@ class GeoTiffWriter:
         self._ds: Any = None
 
     def __enter__(self) -> GeoTiffWriter:
+        import warnings
+
         import rasterio
         from rasterio.errors import NotGeoreferencedWarning
-
-        import warnings
 
         try:
             with warnings.catch_warnings():
@@ -120,7 +120,9 @@ class GeoTiffWriter:
     def write_rows(self, y0: int, rows: np.ndarray) -> None:
         """Append rows ``[y0, y0 + n)``; they must follow the previous ones."""
         if y0 != self._next:
-            raise OutputError(f"{self.path}: rows must arrive in order (got {y0}, expected {self._next})")
+            raise OutputError(
+                f"{self.path}: rows must arrive in order (got {y0}, expected {self._next})"
+            )
         rows = np.asarray(rows)
         i = 0
         while i < len(rows):
@@ -157,7 +159,9 @@ class GeoTiffWriter:
             else:
                 self.tmp.unlink(missing_ok=True)
                 if exc_type is None:
-                    raise OutputError(f"{self.path}: only {self._next} of {self.height} rows written")
+                    raise OutputError(
+                        f"{self.path}: only {self._next} of {self.height} rows written"
+                    )
 
 
 def write_geotiff(
@@ -228,9 +232,7 @@ def _mask_to_polygons(mask: np.ndarray, min_area: float = 0.0, simplify: float =
     from rasterio.features import shapes
     from shapely.geometry import MultiPolygon, shape
 
-    polys = [
-        shape(g) for g, v in shapes(mask, mask=mask > 0, connectivity=8) if v > 0
-    ]
+    polys = [shape(g) for g, v in shapes(mask, mask=mask > 0, connectivity=8) if v > 0]
     if simplify > 0:
         polys = [p.simplify(simplify, preserve_topology=True) for p in polys]
     polys = [p if p.is_valid else shapely.make_valid(p) for p in polys]

@@ -81,14 +81,18 @@ class PostProcess:
         names = set(self.class_names)
         for key in (*self.thresholds, *self.min_area):
             if key not in names:
-                raise ConfigError(f"post-processing names class {key!r}, not one of {sorted(names)}")
+                raise ConfigError(
+                    f"post-processing names class {key!r}, not one of {sorted(names)}"
+                )
         for k, t in self.thresholds.items():
             if not 0.0 <= float(t) <= 1.0:
                 raise ConfigError(f"threshold of {k!r} must be in [0, 1], got {t}")
         for w, losers in self.active_rules():
             for n in (w, *losers):
                 if n != ALL and n not in names:
-                    raise ConfigError(f"cross-class rule names class {n!r}, not one of {sorted(names)}")
+                    raise ConfigError(
+                        f"cross-class rule names class {n!r}, not one of {sorted(names)}"
+                    )
         if self.open_radius < 0 or self.close_radius < 0:
             raise ConfigError("open_radius and close_radius must be >= 0")
 
@@ -137,7 +141,9 @@ class PostProcess:
         try:
             pp = cls.from_dict(json.loads(path.read_text()))
         except json.JSONDecodeError as exc:
-            raise ConfigError(f"{path} is not valid JSON: {exc}; delete it to use defaults") from None
+            raise ConfigError(
+                f"{path} is not valid JSON: {exc}; delete it to use defaults"
+            ) from None
         if tuple(pp.class_names) != tuple(class_names):
             raise ConfigError(
                 f"{path} is for classes {list(pp.class_names)}, the model has {list(class_names)}; "
@@ -169,7 +175,11 @@ def apply_rules(masks: np.ndarray, class_names: Sequence[str], rules: Sequence[A
     idx = {n: i for i, n in enumerate(class_names)}
     for winner, losers in rules:
         w = idx[winner]
-        targets = [i for i in range(len(class_names)) if i != w] if ALL in losers else [idx[n] for n in losers]
+        targets = (
+            [i for i in range(len(class_names)) if i != w]
+            if ALL in losers
+            else [idx[n] for n in losers]
+        )
         for t in targets:
             masks[t] &= ~masks[w]
     return masks
@@ -278,7 +288,9 @@ def tune_postprocess(
                     continue
                 valid = np.ones(m.shape, bool) if ign is None else ~ign
                 size = np.bincount(lab.ravel(), minlength=n + 1)
-                tpo = np.bincount(lab.ravel(), weights=((t[k] > 0) & valid).ravel(), minlength=n + 1)
+                tpo = np.bincount(
+                    lab.ravel(), weights=((t[k] > 0) & valid).ravel(), minlength=n + 1
+                )
                 vo = np.bincount(lab.ravel(), weights=valid.ravel(), minlength=n + 1)
                 size[0] = 0
                 for ai, a in enumerate(areas):
@@ -286,12 +298,20 @@ def tune_postprocess(
                     small[ai, 0] += int(tpo[sel].sum())
                     small[ai, 1] += int((vo[sel] - tpo[sel]).sum())
             for ai, a in enumerate(areas):
-                c = np.array([base[0] - small[ai, 0], base[1] - small[ai, 1], base[2] + small[ai, 0]])
+                c = np.array(
+                    [base[0] - small[ai, 0], base[1] - small[ai, 1], base[2] + small[ai, 0]]
+                )
                 ja = jaccard_from_counts(c[None], [name]).mean
                 if np.isfinite(ja) and ja > best[0] + 1e-12:
                     best = (float(ja), thr, a)
         best_j[name], best_t[name], best_a[name] = best
-        log.info("tuned %s: threshold %.2f, min area %d px, Jaccard %.4f", name, best[1], best[2], best[0])
+        log.info(
+            "tuned %s: threshold %.2f, min area %d px, Jaccard %.4f",
+            name,
+            best[1],
+            best[2],
+            best[0],
+        )
     return PostProcess(
         class_names=tuple(class_names),
         thresholds=best_t,

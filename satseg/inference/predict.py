@@ -149,7 +149,9 @@ def predict_to_files(
     check_bands(run, stack, f"image {image_id!r}")
     pp = postprocess or PostProcess.load(run.run_dir, run.class_names)
     if tuple(pp.class_names) != tuple(run.class_names):
-        raise DataError(f"post-processing classes {pp.class_names} differ from the run's {run.class_names}")
+        raise DataError(
+            f"post-processing classes {pp.class_names} differ from the run's {run.class_names}"
+        )
     out = Path(out_dir)
     stem = file_stem(image_id)
     crs, transform = georef(stack)
@@ -181,7 +183,6 @@ def predict_to_files(
     else:
         blend_predict(_model_fn(run, batch), stack_source(run, stack), **kwargs)  # type: ignore[arg-type]
     mk = clean_masks(np.ascontiguousarray(np.moveaxis(masks, -1, 0)), pp).astype(np.uint8)
-    del masks
     if "tif" in formats:
         paths["mask"] = write_geotiff(
             out / f"{stem}_mask.tif", np.moveaxis(mk, 0, -1), crs=crs, transform=transform,

@@ -55,7 +55,9 @@ class WaterIndexBaseline:
         from satseg.inference.postprocess import tune_postprocess
 
         if not stacks or not (len(stacks) == len(water_masks) == len(ignores)):
-            raise DataError("WaterIndexBaseline.fit needs the same non-zero number of stacks, masks, ignores")
+            raise DataError(
+                "WaterIndexBaseline.fit needs the same non-zero number of stacks, masks, ignores"
+            )
         base = cls(index=index, variant=variant)
         ths = np.round(np.arange(-0.5, 0.801, 0.01), 3) if thresholds is None else thresholds
         # the index lies in [-1, 1]; shift it to [0, 1] to reuse the exact threshold sweep
@@ -66,7 +68,9 @@ class WaterIndexBaseline:
             thresholds=[(float(t) + 1.0) / 2.0 for t in ths], min_areas=(0,), rules=[],
         )  # fmt: skip
         thr = pp.thresholds["water"] * 2.0 - 1.0
-        return cls(threshold=round(thr, 6), index=index, variant=variant, jaccard=pp.tuned_jaccard["water"])
+        return cls(
+            threshold=round(thr, 6), index=index, variant=variant, jaccard=pp.tuned_jaccard["water"]
+        )
 
     def save(self, path: str | Path) -> Path:
         from satseg.inference.export import atomic_write_text

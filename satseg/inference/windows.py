@@ -50,13 +50,15 @@ def spline_window_2d(size: int, power: int = 2) -> np.ndarray:
 def views(tta: int) -> tuple[View, ...]:
     """The dihedral views for ``tta`` in 1, 2, 4, 8; ConfigError otherwise."""
     if tta not in VIEWS:
-        raise ConfigError(f"tta must be one of {sorted(VIEWS)} (number of dihedral views), got {tta}")
+        raise ConfigError(
+            f"tta must be one of {sorted(VIEWS)} (number of dihedral views), got {tta}"
+        )
     return VIEWS[tta]
 
 
 def flips(batch: np.ndarray, fy: int, fx: int) -> np.ndarray:
     """Flip an NHWC batch along y and/or x (a view)."""
-    return batch[:, ::-1 if fy else 1, ::-1 if fx else 1]
+    return batch[:, :: -1 if fy else 1, :: -1 if fx else 1]
 
 
 def view_forward(batch: np.ndarray, view: View) -> np.ndarray:
@@ -110,4 +112,3 @@ def accumulated_weight(size: int, starts: np.ndarray, w1d: np.ndarray) -> np.nda
         if a < b:
             acc[a:b] += w1d[a - int(s) : b - int(s)]
     return acc
-

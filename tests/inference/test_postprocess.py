@@ -66,7 +66,9 @@ def test_tuning_finds_the_best_threshold_and_min_area():
     for _ in range(3):
         t = np.zeros((1, 64, 64), np.uint8)
         t[0, 10:40, 10:40] = 1
-        p = np.where(t > 0, 0.62, 0.2).astype(np.float32) + rng.normal(0, 0.02, t.shape).astype(np.float32)
+        p = np.where(t > 0, 0.62, 0.2).astype(np.float32) + rng.normal(0, 0.02, t.shape).astype(
+            np.float32
+        )
         # false-positive specks of high probability, 2 px each
         for y, x in rng.integers(45, 62, size=(6, 2)):
             p[0, y, x : x + 2] = 0.95
@@ -77,7 +79,10 @@ def test_tuning_finds_the_best_threshold_and_min_area():
     assert 0.3 <= pp.thresholds["a"] <= 0.55
     assert pp.min_area["a"] >= 4
     # the reported Jaccard is the one satseg.evaluation computes from the resulting masks
-    counts = sum(confusion_counts(apply_postprocess(p, pp), t, i) for p, t, i in zip(probs, truths, ignores))
+    counts = sum(
+        confusion_counts(apply_postprocess(p, pp), t, i)
+        for p, t, i in zip(probs, truths, ignores, strict=True)
+    )
     assert np.isclose(jaccard_from_counts(counts, ["a"]).mean, pp.tuned_jaccard["a"])
     assert pp.tuned_jaccard["a"] == pytest.approx(1.0)
     with pytest.raises(DataError):
