@@ -39,6 +39,8 @@ def register(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--subdivisions", type=int, default=2, help="windows per pixel per axis")
     parser.add_argument("--batch", type=int, default=16, help="windows per model call")
     parser.add_argument("--format", default="tif,geojson", help="any of tif,geojson,wkt")
+    parser.add_argument("--open-radius", type=int, help="morphological opening radius (px)")
+    parser.add_argument("--close-radius", type=int, help="morphological closing radius (px)")
     parser.add_argument("--simplify", type=float, default=0.0, help="polygon tolerance (pixels)")
     parser.add_argument("--tune", action="store_true",
                         help="tune thresholds/min areas on --scenes (default: the run's validation "
@@ -76,21 +78,24 @@ def handle(args: argparse.Namespace) -> int:
     if not args.tune and not args.out:
         raise ConfigError("--out DIR is required (or --tune to tune post-processing)")
     out = ensure_output_dir(args.out) if args.out else None  # before any model work
+    ds = None
+    if args.data:  # unknown data sets and ids fail before the model loads
+        from satseg.io import open_dataset
+
+        ds = open_dataset(args.data)
+        for i in args.scenes or []:
+            ds.check_id(i)
+    elif args.scenes:
+        raise ConfigError("--scenes selects images of --data; with --image predict one file")
     from satseg.training import load_run
 
     run = load_run(args.model)
     if run.input_size > MAX_WINDOW:
         raise ConfigError(f"model window {run.input_size} px exceeds {MAX_WINDOW} px")
-    ds = None
-    if args.image:
+    if ds is None:
         items = [(Path(args.image).stem, _image_stack(args.image, run))]
     else:
-        from satseg.io import open_dataset
-
-        ds = open_dataset(args.data)
         ids = args.scenes or (list(run.val_ids) if args.tune and run.val_ids else ds.ids())
-        for i in ids:
-            ds.check_id(i)
         items = [(i, None) for i in ids]
     common = dict(subdivisions=args.subdivisions, tta=args.tta, batch=args.batch,
                   combine=args.combine, progress=not args.no_progress)  # fmt: skip
@@ -98,8 +103,16 @@ def handle(args: argparse.Namespace) -> int:
         if ds is None:
             raise DataError("--tune needs labelled images: pass --data (and optionally --scenes)")
         return _tune(run, ds, [i for i, _ in items], common)
+    import dataclasses
+
+    from satseg.inference.postprocess import PostProcess
     from satseg.inference.predict import check_bands, predict_to_files
 
+    pp = PostProcess.load(run.run_dir, run.class_names)
+    over = {
+        k: getattr(args, k) for k in ("open_radius", "close_radius") if getattr(args, k) is not None
+    }
+    pp = dataclasses.replace(pp, **over) if over else pp
     stacks = {}
     for image_id, stack in items:  # check every image's bands before the first prediction
         stack = stack if stack is not None else ds.load_image(image_id)  # type: ignore[union-attr]
@@ -108,7 +121,7 @@ def handle(args: argparse.Namespace) -> int:
     index: dict[str, Any] = {"model": str(Path(args.model).resolve()), "classes": list(run.class_names),
                              "data": args.data, "images": {}}  # fmt: skip
     for image_id, stack in stacks.items():
-        paths = predict_to_files(run, stack, out, image_id, formats=formats,  # type: ignore[arg-type]
+        paths = predict_to_files(run, stack, out, image_id, formats=formats, postprocess=pp,  # type: ignore[arg-type]
                                  simplify=args.simplify, **common)  # fmt: skip
         index["images"][image_id] = {k: p.name for k, p in paths.items()}
         print(f"{image_id}: " + ", ".join(p.name for p in paths.values()))

@@ -69,6 +69,10 @@ def test_cli_bad_inputs(tiny_run, tmp_path, capsys):
     assert main(["predict", "--model", str(tmp_path / "no-run"), "--image", "x.tif",
                  "--out", str(blocker / "out")]) == 2  # fmt: skip
     assert "cannot be written" in capsys.readouterr().err
+    # an unknown image id fails before the (here missing) model is loaded
+    assert main(["predict", "--model", str(tmp_path / "no-run"), "--data", "sample", "--scenes",
+                 "nope", "--out", str(tmp_path / "o2")]) == 2  # fmt: skip
+    assert "is not in data set" in capsys.readouterr().err
     # band count mismatch
     out = tmp_path / "out"
     five = write_tif(tmp_path / "five.tif", np.zeros((5, 20, 20), np.float32))
@@ -96,7 +100,7 @@ def test_cli_predict_image_geotiff(tiny_run, geotiff, tmp_path, capsys):
 
     out = tmp_path / "out"
     assert main(["predict", "--model", str(tiny_run.run_dir), "--image", str(geotiff), "--out",
-                 str(out), "--tta", "1", "--no-progress", "--format", "tif,wkt"]) == 0  # fmt: skip
+                 str(out), "--tta", "1", "--no-progress", "--format", "tif,wkt", "--close-radius", "1"]) == 0  # fmt: skip
     index = json.loads((out / "predictions.json").read_text())
     assert index["images"]["scene"] == {"probs": "scene_probs.tif", "mask": "scene_mask.tif",
                                         "wkt": "scene_wkt.csv"}  # fmt: skip
