@@ -154,6 +154,11 @@ class Catalog:
             return np.array([c[row, col] for c in cached], dtype=np.float32)
         return np.asarray(self.stack(name, image_id)[:, row, col].values, dtype=np.float32)
 
+    def has_labels(self, name: str, image_id: str) -> bool:
+        """True when :meth:`labels` of this image would return at once (cached)."""
+        with self._lock:
+            return (name, image_id) in self._labels
+
     def labels(self, name: str, image_id: str):
         """Labels of one image (cached), or None when the image is not labelled."""
         key = (name, image_id)

@@ -38,11 +38,16 @@ def warm_up() -> None:
     from holoviews.operation.datashader import rasterize
 
     try:
+        rng = np.random.default_rng(0)
+        for n in (4, 96):  # up- and down-sampling paths, whole view and a zoomed view
+            xs = np.arange(n) + 0.5
+            img = rng.random((n, n)).astype(np.float32)
+            img[0, 0] = np.nan
+            for x_range in (None, (n / 4, n / 2)):
+                kw = dict(dynamic=False, width=24, height=20, x_range=x_range, y_range=x_range)
+                rasterize(hv.Image((xs, xs, img)), **kw)
+                rasterize(hv.RGB((xs, xs, img, img, img, img), vdims=list("RGBA")), **kw)
         xs = np.arange(4) + 0.5
-        img = np.random.default_rng(0).random((4, 4)).astype(np.float32)
-        rasterize(hv.Image((xs, xs, img)), dynamic=False, width=8, height=8)
-        rasterize(hv.RGB((xs, xs, img, img, img, img), vdims=list("RGBA")), dynamic=False,
-                  width=8, height=8)
         rasterize(hv.Points((xs, xs)), aggregator="count", dynamic=False, width=8, height=8)
         import datashader as ds
 
@@ -73,7 +78,7 @@ class Dashboard(param.Parameterized):
 
     def refresh(self) -> None:
         """Periodic: poll the store and background jobs (runs on the session's thread)."""
-        for view in (self.studies, self.hyperspace, self.trials, self.results):
+        for view in (self.bands, self.studies, self.hyperspace, self.trials, self.results):
             try:
                 view.poll()
             except Exception:  # noqa: BLE001 - a failing poll must not stop the others
@@ -89,22 +94,32 @@ class Dashboard(param.Parameterized):
         data_select = w.Select.from_param(self.bands.param.dataset, name="Data set")
         store_select = w.Select.from_param(self.studies.param.store, name="Study store")
         study_select = w.Select.from_param(self.studies.param.study, name="Study")
-        def lazy(build, view):
-            # Built the first time its tab is shown: the first render pays for one tab only.
-            return pn.param.ParamFunction(lambda: build(view), lazy=True, sizing_mode="stretch_width")
+        def deferred(build, view):
+            # Built right after the page has loaded (the Bands tab first), then kept: switching
+            # tabs only shows what is already in the browser.
+            return pn.param.ParamFunction(lambda: build(view), defer_load=True,
+                                          sizing_mode="stretch_width")
 
         tabs = pn.Tabs(
-            ("Bands", lazy(bands_layout, self.bands)),
-            ("Hyperspace", lazy(hyperspace_layout, self.hyperspace)),
-            ("Trials", lazy(trials_layout, self.trials)),
-            ("Results", lazy(results_layout, self.results)),
-            dynamic=True, sizing_mode="stretch_both", name="tabs",
+            ("Bands", bands_layout(self.bands)),
+            ("Hyperspace", deferred(hyperspace_layout, self.hyperspace)),
+            ("Trials", deferred(trials_layout, self.trials)),
+            ("Results", deferred(results_layout, self.results)),
+            sizing_mode="stretch_both", name="tabs",
         )
         self.tabs = tabs
-        # The Results tab follows the data set picked in the sidebar.
-        self.bands.param.watch(lambda e: setattr(self.results, "dataset", e.new), "dataset")
-        if self.bands.dataset in self.results.param.dataset.objects:
-            self.results.dataset = self.bands.dataset
+        # The Results and Hyperspace tabs follow the data set picked in the sidebar; Results only
+        # once it is shown (its full-size composites are not computed for a hidden tab).
+        results_tab = TABS.index("Results")
+
+        def follow(*_):
+            self.hyperspace.dataset = self.bands.dataset
+            if tabs.active == results_tab and self.results.dataset != self.bands.dataset:
+                self.results.dataset = self.bands.dataset
+
+        self.bands.param.watch(follow, "dataset")
+        tabs.param.watch(follow, "active")
+        follow()
         template = pn.template.FastListTemplate(
             title=self.settings.title,
             sidebar=[data_select, store_select, study_select,

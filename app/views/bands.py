@@ -11,7 +11,7 @@ import param
 
 from app import render
 from app.catalog import Catalog
-from app.jobs import readable_error
+from app.jobs import Job, readable_error
 
 log = logging.getLogger("satseg.app.bands")
 
@@ -56,12 +56,14 @@ class BandsView(param.Parameterized):
     show_labels = param.Boolean(default=True, doc="draw the ground truth over the image")
     label_classes = param.ListSelector(default=[], objects=[], doc="classes drawn in the overlay")
     label_alpha = param.Number(default=0.45, bounds=(0.0, 1.0), doc="overlay opacity")
+    labels_ready = param.Integer(default=0, doc="bumped when background labels arrive")
     pixel = param.Tuple(default=(-1, -1), length=2, doc="(row, col) of the last clicked pixel")
     error = param.String(default="", doc="last error, shown in the page")
 
     def __init__(self, catalog: Catalog, **params):
         self.catalog = catalog
         self._memo: dict = {}
+        self._labels_job: Job | None = None
         super().__init__(**params)
         names = catalog.names()
         self.param.dataset.objects = names
@@ -158,9 +160,16 @@ class BandsView(param.Parameterized):
         key = ("rgb", self.dataset, self.image, self.red, self.green, self.blue, tuple(self.percentiles))
         return self._memoised(key, make)
 
-    def overlay_rgba(self) -> np.ndarray | None:
-        """RGBA ground-truth overlay of the enabled classes, or None (no labels / hidden)."""
+    def overlay_rgba(self, wait: bool = True) -> np.ndarray | None:
+        """RGBA ground-truth overlay of the enabled classes, or None (no labels / hidden).
+
+        With ``wait=False`` (the plot), labels not read yet are read in a background job and
+        None is returned; :attr:`labels_ready` changes when they arrive.
+        """
         if not self.show_labels or self.image is None:
+            return None
+        if not wait and not self.catalog.has_labels(self.dataset, self.image):
+            self._load_labels_in_background()
             return None
         labels = self.catalog.labels(self.dataset, self.image)
         if labels is None:
@@ -171,6 +180,31 @@ class BandsView(param.Parameterized):
         key = ("labels", self.dataset, self.image, tuple(enabled))
         return self._memoised(key, lambda: render.class_overlay(
             labels.masks, [c.colour for c in labels.classes], enabled, 1.0))
+
+    def _load_labels_in_background(self) -> None:
+        key = (self.dataset, self.image)
+        if self._labels_job is not None and self._labels_job.name == str(key) and not self._labels_job.done:
+            return
+        doc = pn.state.curdoc
+
+        def work(job: Job):
+            self.catalog.labels(*key)
+            # Back on the session's thread: redraw the overlay (or poll() does it without one).
+            if doc is not None and doc.session_context is not None:
+                doc.add_next_tick_callback(self.poll)
+
+        self._labels_job = Job(str(key), work).start()
+
+    def poll(self) -> None:
+        """Redraw the overlay once background labels have arrived; show their error if any."""
+        job = self._labels_job
+        if job is None or not job.done:
+            return
+        self._labels_job = None
+        if job.status == "failed":
+            self.error = f"cannot read the labels: {job.error}"
+        else:
+            self.labels_ready += 1
 
     def spectrum(self) -> dict | None:
         """Values of every band at :attr:`pixel`, with names and wavelengths; None if unset."""

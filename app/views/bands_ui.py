@@ -7,10 +7,17 @@ import numpy as np
 import panel as pn
 from app.jobs import readable_error
 from app.views.bands import BandsView, _coords
-from app.views.raster import raster_dmap
+from app.views.raster import raster_dmap, strided
+
+def _fast_ranges(plot, element) -> None:
+    """Bokeh reports a zoom to the server only when its level-of-detail mode ends, 500 ms after
+    the last wheel event by default; 80 ms keeps a zoom-to-image well under a second."""
+    plot.state.lod_timeout = 80
+
 
 IMAGE_OPTS = dict(
-    frame_height=520, data_aspect=1, invert_yaxis=True,
+    hooks=[_fast_ranges],
+    frame_height=520, data_aspect=1, invert_yaxis=True, framewise=True,
     tools=["hover", "tap"], active_tools=["wheel_zoom"], xlabel="column", ylabel="row", show_legend=False,
 )
 STATE = ["dataset", "image", "mode", "layer", "red", "green", "blue", "percentiles",
@@ -31,9 +38,9 @@ def _empty_rgba() -> hv.RGB:
 def _guard(fn):
     """Run a plot callback; on error record a readable message and draw nothing."""
 
-    def wrapped(view: BandsView, empty):
+    def wrapped(view: BandsView, empty, *args):
         try:
-            return fn(view)
+            return fn(view, *args)
         except Exception as exc:  # noqa: BLE001 - shown in the page
             view.error = readable_error(exc)
             return empty
@@ -42,33 +49,31 @@ def _guard(fn):
 
 
 @_guard
-def _single(view: BandsView):
+def _single(view: BandsView, step: int = 1):
     if view.image is None or view.mode != "Single layer":
         return _empty_image()
-    arr = view.layer_data(view.layer)
-    xs, ys = _coords(arr.shape)
     lo, hi = view.color_limits()
+    xs, ys, arr = strided(view.layer_data(view.layer), step)
     return hv.Image((xs, ys, arr), kdims=["x", "y"], vdims=[hv.Dimension("value", label=view.layer,
                                                                      range=(lo, hi))])
 
 
 @_guard
-def _rgb(view: BandsView):
+def _rgb(view: BandsView, step: int = 1):
     if view.image is None or view.mode != "RGB composite":
         return _empty_rgba()
-    rgb = view.composite()
-    xs, ys = _coords(rgb.shape[:2])
+    xs, ys, rgb = strided(view.composite(), step)
     alpha = np.ones(rgb.shape[:2], np.float32)
     return hv.RGB((xs, ys, rgb[..., 0], rgb[..., 1], rgb[..., 2], alpha), kdims=["x", "y"],
                   vdims=list("RGBA"))
 
 
 @_guard
-def _labels(view: BandsView):
-    rgba = view.overlay_rgba()
+def _labels(view: BandsView, step: int = 1):
+    rgba = view.overlay_rgba(wait=False)
     if rgba is None:
         return _empty_rgba()
-    xs, ys = _coords(rgba.shape[:2])
+    xs, ys, rgba = strided(rgba, step)
     return hv.RGB((xs, ys, *(rgba[..., i] for i in range(4))), kdims=["x", "y"], vdims=list("RGBA"))
 
 
@@ -105,11 +110,19 @@ def _spectrum(view: BandsView):
 def bands_layout(view: BandsView) -> pn.viewable.Viewable:
     """The Bands tab for ``view``."""
     params = hv.streams.Params(view, STATE)
-    label_params = hv.streams.Params(view, ["dataset", "image", "show_labels", "label_classes"])
-    shaded = raster_dmap(lambda: _single(view, _empty_image()), [params]).apply.opts(
+    label_params = hv.streams.Params(view, ["dataset", "image", "show_labels", "label_classes",
+                                            "labels_ready"])
+    def image_key():
+        return view.dataset, view.image
+
+    def shape():
+        return view.shape
+
+    kw = dict(key=image_key, shape=shape)
+    shaded = raster_dmap(lambda step: _single(view, _empty_image(), step), [params], **kw).apply.opts(
         cmap=view.param.cmap, colorbar=True)
-    rgb_r = raster_dmap(lambda: _rgb(view, _empty_rgba()), [params])
-    lab_r = raster_dmap(lambda: _labels(view, _empty_rgba()), [label_params]).apply.opts(
+    rgb_r = raster_dmap(lambda step: _rgb(view, _empty_rgba(), step), [params], **kw)
+    lab_r = raster_dmap(lambda step: _labels(view, _empty_rgba(), step), [label_params], **kw).apply.opts(
         alpha=view.param.label_alpha)
     plot = (shaded * rgb_r * lab_r).opts(hv.opts.Image(**IMAGE_OPTS), hv.opts.RGB(**IMAGE_OPTS))
     tap = hv.streams.Tap(source=shaded, x=None, y=None)

@@ -9,6 +9,7 @@ the visible range only, so the browser never receives the full image. A view out
 from __future__ import annotations
 
 import logging
+import time
 
 import holoviews as hv
 import numpy as np
@@ -30,17 +31,62 @@ def empty_like(el: hv.Element, x_range=None, y_range=None) -> hv.Element:
     return hv.Image((xs, ys, np.full((2, 2), np.nan, np.float32)), kdims=el.kdims, vdims=el.vdims)
 
 
-def raster_dmap(fn, streams: list, **kwargs) -> hv.DynamicMap:
-    """A DynamicMap rasterising ``fn()`` for the current x/y range and plot size."""
+def sample_step(x_range, y_range, shape: tuple[int, int] | None, width: int, height: int) -> int:
+    """Pixel stride that still leaves at least two image pixels per screen pixel."""
+    if shape is None:
+        return 1
+    span_x = (x_range[1] - x_range[0]) if x_range else shape[1]
+    span_y = (y_range[1] - y_range[0]) if y_range else shape[0]
+    return max(1, int(min(span_x / max(width, 1), span_y / max(height, 1)) // 2))
+
+
+def strided(arr: np.ndarray, step: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``(xs, ys, arr)`` sampled every ``step`` pixels at block centres (a view of ``arr``).
+
+    Zoomed out, the plot shows far fewer pixels than the image has: datashader then averages a
+    ``step``-times smaller array (an image pyramid without the memory), always with two or more
+    samples per screen pixel.
+    """
+    h, w = arr.shape[:2]
+    off = step // 2
+    xs = np.arange(off, w, step) + 0.5
+    ys = np.arange(off, h, step) + 0.5
+    return xs, ys, arr[off::step, off::step]
+
+
+def raster_dmap(fn, streams: list, key=None, shape=None, **kwargs) -> hv.DynamicMap:
+    """A DynamicMap rasterising ``fn(step)`` for the current x/y range and plot size.
+
+    ``fn(step)`` returns the element sampled every ``step`` pixels (see :func:`strided`);
+    ``shape()`` gives the full image's ``(H, W)`` to choose the step. ``key()`` names the image
+    shown (data set and image id): when it changes, the view returns to the whole new image
+    instead of keeping the old image's zoom (use ``framewise=True`` so the axes follow).
+    """
+    last = {"key": None}
+    rxy = hv.streams.RangeXY()
 
     def callback(x_range=None, y_range=None, width=None, height=None, scale=1.0, **_):
-        el = fn()
+        t0 = time.perf_counter()
+        if key is not None:
+            k = key()
+            if k != last["key"]:
+                last["key"] = k
+                x_range = y_range = None
+                rxy.update(x_range=None, y_range=None)
         w = int(width or 800)
         h = int(height or 600)
         try:
-            return rasterize(el, dynamic=False, x_range=x_range, y_range=y_range, width=w,
-                             height=h, **kwargs)
+            full = shape() if shape is not None else None
+        except Exception:  # noqa: BLE001 - no image yet
+            full = None
+        el = fn(sample_step(x_range, y_range, full, w, h))
+        try:
+            out = rasterize(el, dynamic=False, x_range=x_range, y_range=y_range, width=w,
+                            height=h, **kwargs)
         except (DataError, ValueError, IndexError):
-            return empty_like(el, x_range, y_range)
+            out = empty_like(el, x_range, y_range)
+        log.debug("rasterised %s %s x %s in %.3f s", type(el).__name__, x_range, y_range,
+                  time.perf_counter() - t0)
+        return out
 
-    return hv.DynamicMap(callback, streams=[*streams, hv.streams.RangeXY(), hv.streams.PlotSize()])
+    return hv.DynamicMap(callback, streams=[*streams, rxy, hv.streams.PlotSize()])

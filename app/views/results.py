@@ -69,6 +69,7 @@ class ResultsView(param.Parameterized):
     def __init__(self, studies: StudyState, catalog: Catalog, **params):
         self.catalog = catalog
         self.predictions: dict[tuple, tuple[np.ndarray, list[str]]] = {}
+        self._memo: dict = {}
         self.jobs: dict[tuple, Job] = {}
         self._infos: dict = {}
         super().__init__(studies=studies, **params)
@@ -186,11 +187,22 @@ class ResultsView(param.Parameterized):
         if changed:
             self.version += 1
 
+    def _memoised(self, key: tuple, make):
+        if key not in self._memo:
+            self._memo[key] = make()
+            while len(self._memo) > 6:
+                self._memo.pop(next(iter(self._memo)))
+        return self._memo[key]
+
     def rgb(self) -> np.ndarray:
         """The image as a stretched RGB composite ``(H, W, 3)``."""
-        bands = self.catalog.band_names(self.dataset, self.image)
-        chans = [self.catalog.layer(self.dataset, self.image, b) for b in _default_rgb(bands)]
-        return render.rgb_from_channels(chans, [render.percentile_limits(c) for c in chans])
+
+        def make():
+            bands = self.catalog.band_names(self.dataset, self.image)
+            chans = [self.catalog.layer(self.dataset, self.image, b) for b in _default_rgb(bands)]
+            return render.rgb_from_channels(chans, [render.percentile_limits(c) for c in chans])
+
+        return self._memoised(("rgb", self.dataset, self.image), make)
 
     def masks(self, trial_id) -> tuple[np.ndarray, list[str]] | None:
         pred = self.prediction(trial_id)
@@ -215,7 +227,8 @@ class ResultsView(param.Parameterized):
         labels = self.catalog.labels(self.dataset, self.image)
         if labels is None:
             return None
-        return render.class_overlay(labels.masks, [c.colour for c in labels.classes], alpha=1.0)
+        return self._memoised(("truth", self.dataset, self.image), lambda: render.class_overlay(
+            labels.masks, [c.colour for c in labels.classes], alpha=1.0))
 
     def error_map(self, trial_id) -> np.ndarray | None:
         """RGBA error map (TP, FP, FN) of :attr:`error_class`, or None without prediction or labels."""

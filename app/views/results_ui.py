@@ -8,19 +8,18 @@ import panel as pn
 
 from app.jobs import readable_error
 from app.render import ERROR_COLOURS
-from app.views.bands import _coords
 from app.views.bands_ui import IMAGE_OPTS, _empty_rgba
-from app.views.raster import raster_dmap
+from app.views.raster import raster_dmap, strided
 from app.views.results import ResultsView
 
 TILE = {k: v for k, v in IMAGE_OPTS.items() if k not in ("data_aspect", "frame_height")}
-TILE_WIDTH = 380
+TILE_WIDTH = 330
 
 
-def _rgb_el(arr: np.ndarray | None, label: str) -> hv.RGB:
+def _rgb_el(arr: np.ndarray | None, label: str, step: int = 1) -> hv.RGB:
     if arr is None:
         return _empty_rgba().relabel(label)
-    xs, ys = _coords(arr.shape[:2])
+    xs, ys, arr = strided(arr, step)
     chans = [arr[..., i] for i in range(arr.shape[-1])]
     if len(chans) == 3:
         chans.append(np.ones(arr.shape[:2], np.float32))
@@ -49,26 +48,33 @@ def results_layout(view: ResultsView) -> pn.viewable.Viewable:
     """The Results tab for ``view``."""
     state = hv.streams.Params(view, ["dataset", "image", "trial", "other", "error_class", "threshold", "version"])
 
-    def base():
-        return _rgb_el(_safe(view, view.rgb) if view.image else None, "image")
+    def base(step):
+        return _rgb_el(_safe(view, view.rgb) if view.image else None, "image", step)
 
-    def pred(which):
+    def pred(which, step):
         tid = view.trial if which == "trial" else view.other
         ov = _safe(view, lambda: view.overlay(tid)) if tid is not None else None
-        return _rgb_el(ov, f"trial {tid}")
+        return _rgb_el(ov, f"trial {tid}", step)
 
-    def truth():
-        return _rgb_el(_safe(view, view.truth_overlay) if view.image else None, "ground truth")
+    def truth(step):
+        return _rgb_el(_safe(view, view.truth_overlay) if view.image else None, "ground truth", step)
 
-    def errors():
+    def errors(step):
         em = _safe(view, lambda: view.error_map(view.trial)) if view.trial is not None else None
-        return _rgb_el(em, "errors")
+        return _rgb_el(em, "errors", step)
 
-    img = raster_dmap(base, [state])
-    p1 = raster_dmap(lambda: pred("trial"), [state]).apply.opts(alpha=view.param.alpha)
-    p2 = raster_dmap(lambda: pred("other"), [state]).apply.opts(alpha=view.param.alpha)
-    gt = raster_dmap(truth, [state]).apply.opts(alpha=view.param.alpha)
-    em = raster_dmap(errors, [state])
+    def image_key():
+        return view.dataset, view.image
+
+    def shape():
+        return view.catalog.shape(view.dataset, view.image)
+
+    kw = dict(key=image_key, shape=shape)
+    img = raster_dmap(base, [state], **kw)
+    p1 = raster_dmap(lambda s: pred("trial", s), [state], **kw).apply.opts(alpha=view.param.alpha)
+    p2 = raster_dmap(lambda s: pred("other", s), [state], **kw).apply.opts(alpha=view.param.alpha)
+    gt = raster_dmap(truth, [state], **kw).apply.opts(alpha=view.param.alpha)
+    em = raster_dmap(errors, [state], **kw)
     legend = " ".join(f"<span style='color:{c}'>&#9632;</span> {k}" for k, c in ERROR_COLOURS.items())
 
     def grid(dataset, image):

@@ -89,3 +89,15 @@ def test_bad_dataset_sets_readable_error(catalog, tmp_path):
     v = BandsView(catalog)
     v.dataset = "broken"
     assert "broken" in v.error and "Traceback" not in v.error
+
+
+def test_labels_load_in_background_then_overlay_redraws(catalog):
+    v = BandsView(catalog)
+    catalog._labels.clear()
+    assert v.overlay_rgba(wait=False) is None  # not read yet: a job reads them
+    job = v._labels_job
+    assert job is not None and job.wait(60)
+    before = v.labels_ready
+    v.poll()
+    assert v.labels_ready == before + 1
+    assert v.overlay_rgba(wait=False) is not None
