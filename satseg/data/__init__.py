@@ -17,7 +17,13 @@ from satseg.data.arrays import (
     normalise,
     stack_to_hwc,
 )
-from satseg.data.augment import AugmentConfig, augment_patch, dihedral, dihedral_inverse
+from satseg.data.augment import (
+    AugmentConfig,
+    augment_into,
+    augment_patch,
+    dihedral,
+    dihedral_inverse,
+)
 from satseg.data.pipeline import PatchStream
 from satseg.data.sampling import PatchSampler
 from satseg.data.split import Split, group_of, split_ids
@@ -29,6 +35,7 @@ __all__ = [
     "PatchSampler",
     "PatchStream",
     "Split",
+    "augment_into",
     "augment_patch",
     "channel_stats",
     "dihedral",

@@ -105,13 +105,21 @@ def _resample(a: np.ndarray, coords: np.ndarray, order: int) -> np.ndarray:
     return out
 
 
-def augment_patch(
-    rng: np.random.Generator, image: np.ndarray, target: np.ndarray, cfg: AugmentConfig
-) -> tuple[np.ndarray, np.ndarray]:
-    """Augment one square patch: image float32 ``(S, S, C)``, target int8 ``(S, S, K)``.
+def augment_into(
+    rng: np.random.Generator,
+    image: np.ndarray,
+    target: np.ndarray,
+    cfg: AugmentConfig,
+    x_out: np.ndarray,
+    y_out: np.ndarray,
+    margin: int = 0,
+) -> None:
+    """Augment one square patch straight into preallocated outputs (one copy per array).
 
-    Geometric transforms act on both alike (bilinear for the image, nearest for the target, so
-    0/1/-1 stay exact); gain/offset act on the image only. Returns new contiguous arrays.
+    ``image`` float32 ``(S, S, C)`` and ``target`` int8 ``(S, S, K)`` are read only; ``x_out``
+    ``(S, S, C)`` receives the image, ``y_out`` ``(S - 2m, S - 2m, K)`` the centre of the
+    target (any numeric dtype). Geometric transforms act on both alike (bilinear for the image,
+    nearest for the target, so 0/1/-1 stay exact); gain/offset act on the image only.
     """
     if cfg.d4:
         k = int(rng.integers(D4_SIZE))
@@ -121,11 +129,23 @@ def augment_patch(
         if coords is not None:
             image = _resample(np.ascontiguousarray(image), coords, order=1)
             target = _resample(np.ascontiguousarray(target), coords, order=0)
-    image = np.array(image, dtype=np.float32, copy=True)
+    x_out[...] = image
     if cfg.gain > 0 or cfg.offset > 0:
         ch = image.shape[2]
-        g = np.asarray(rng.uniform(1.0 - cfg.gain, 1.0 + cfg.gain, ch), np.float32)
-        o = np.asarray(rng.uniform(-cfg.offset, cfg.offset, ch), np.float32)
-        image *= g
-        image += o
-    return image, np.ascontiguousarray(target)
+        x_out *= np.asarray(rng.uniform(1.0 - cfg.gain, 1.0 + cfg.gain, ch), np.float32)
+        x_out += np.asarray(rng.uniform(-cfg.offset, cfg.offset, ch), np.float32)
+    o = target.shape[0] - 2 * margin
+    y_out[...] = target[margin : margin + o, margin : margin + o]
+
+
+def augment_patch(
+    rng: np.random.Generator, image: np.ndarray, target: np.ndarray, cfg: AugmentConfig
+) -> tuple[np.ndarray, np.ndarray]:
+    """Augment one square patch: image float32 ``(S, S, C)``, target int8 ``(S, S, K)``.
+
+    Returns new arrays (see :func:`augment_into` for the rules).
+    """
+    x = np.empty(image.shape, np.float32)
+    y = np.empty(target.shape, target.dtype)
+    augment_into(rng, image, target, cfg, x, y)
+    return x, y

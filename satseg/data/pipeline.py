@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from satseg.data.augment import AugmentConfig, augment_patch
+from satseg.data.augment import AugmentConfig, augment_into
 from satseg.data.sampling import PatchSampler
 
 
@@ -63,9 +63,7 @@ class PatchStream:
             img, tgt = self.sampler.cut(*self.sampler.draw(rng))
             if self.class_index is not None:
                 tgt = tgt[:, :, self.class_index : self.class_index + 1]
-            img, tgt = augment_patch(rng, img, tgt, self.augment)
-            x[j] = img
-            y[j] = tgt[m : m + o, m : m + o]
+            augment_into(rng, img, tgt, self.augment, x[j], y[j], m)
         return x, y
 
     def dataset(self, start: int = 0, parallel: int = 2, prefetch: int = 2) -> Any:
