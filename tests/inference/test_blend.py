@@ -183,3 +183,16 @@ def test_bad_image_and_bad_model_output():
         blend_predict(lambda b: b[:, :4], np.zeros((20, 20, 1), np.float32), window=8)
     with pytest.raises(ModelError):
         blend_predict(lambda b: b[:1], np.zeros((20, 20, 1), np.float32), window=8, batch=4)
+
+
+def test_import_is_light():
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, satseg.inference, satseg.cli.predict, satseg.cli.evaluate;"
+        "print([m for m in ('tensorflow', 'keras', 'rasterio', 'dask.distributed', 'panel')"
+        " if m in sys.modules])"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
