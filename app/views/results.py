@@ -32,8 +32,10 @@ def run_dir_of(info: dict) -> Path | None:
     return None
 
 
-def predict_probs(run_dir: Path, stack, job: Job | None = None) -> tuple[np.ndarray, list[str]]:
-    """Class probabilities ``(n_class, H, W)`` (uint8, 0-255) of a run on a stack, and class names."""
+def predict_probs(run_dir: Path, stack, job: Job | None = None, tta: int = 1
+                  ) -> tuple[np.ndarray, list[str]]:
+    """Class probabilities ``(n_class, H, W)`` (uint8, 0-255) of a run on a stack, and class names
+    (``satseg.inference.predict_image``: smooth-blended tiles, ``tta`` dihedral views)."""
     from satseg.inference import predict_image
     from satseg.training import load_run
 
@@ -42,7 +44,7 @@ def predict_probs(run_dir: Path, stack, job: Job | None = None) -> tuple[np.ndar
     run = load_run(run_dir)
     if job is not None:
         job.report(0.15, "predicting (tiled, blended)")
-    probs = predict_image(run, stack)
+    probs = predict_image(run, stack, tta=tta)
     names = [str(c) for c in probs.coords["class"].values] if "class" in probs.coords else [
         getattr(c, "name", str(c)) for c in run.classes]
     arr = np.asarray(probs.values if hasattr(probs, "values") else probs, dtype=np.float32)
@@ -61,6 +63,8 @@ class ResultsView(param.Parameterized):
     error_class = param.Selector(objects=[], doc="class of the error map")
     threshold = param.Number(default=0.5, bounds=(0.01, 0.99), doc="probability threshold of the masks")
     alpha = param.Number(default=0.5, bounds=(0.0, 1.0), doc="opacity of the class overlay")
+    tta = param.Selector(objects=[1, 2, 4, 8], default=1,
+                         doc="test-time augmentation views (8 = the full dihedral group, ~8x slower)")
     version = param.Integer(default=0, doc="bumped when a prediction arrives")
     progress = param.Integer(default=-1, bounds=(-1, 100), doc="prediction progress (-1: idle)")
     message = param.String(default="", doc="what the background prediction is doing")
@@ -135,7 +139,7 @@ class ResultsView(param.Parameterized):
         return pd.DataFrame(rows, columns=["trial", "class", "jaccard"])
 
     def key(self, trial_id) -> tuple:
-        return (self.studies.store, self.studies.study, trial_id, self.dataset, self.image)
+        return (self.studies.store, self.studies.study, trial_id, self.dataset, self.image, self.tta)
 
     def prediction(self, trial_id):
         """``(probs uint8 (n, H, W), class names)`` if computed, else None."""
@@ -162,7 +166,8 @@ class ResultsView(param.Parameterized):
                           "only finished trials that kept their run folder can predict")
             return None
         stack = self.catalog.stack(self.dataset, self.image)
-        job = Job(f"predict-{trial_id}", lambda j: predict_probs(run_dir, stack, j)).start()
+        tta = self.tta
+        job = Job(f"predict-{trial_id}", lambda j: predict_probs(run_dir, stack, j, tta)).start()
         self.jobs[key] = job
         self.error, self.progress, self.message = "", 0, f"trial {trial_id} on {self.image}: starting"
         return job

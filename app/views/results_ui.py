@@ -46,7 +46,8 @@ def jaccard_bars(view: ResultsView):
 
 def results_layout(view: ResultsView) -> pn.viewable.Viewable:
     """The Results tab for ``view``."""
-    state = hv.streams.Params(view, ["dataset", "image", "trial", "other", "error_class", "threshold", "version"])
+    state = hv.streams.Params(view, ["dataset", "image", "trial", "other", "error_class", "threshold",
+                                     "version", "tta"])
 
     def base(step):
         return _rgb_el(_safe(view, view.rgb) if view.image else None, "image", step)
@@ -109,6 +110,7 @@ def results_layout(view: ResultsView) -> pn.viewable.Viewable:
         w.Select.from_param(view.param.trial, name="Trial (best first)"),
         w.Select.from_param(view.param.other, name="Second trial"),
         w.Select.from_param(view.param.image, name="Image"),
+        w.RadioButtonGroup.from_param(view.param.tta, name="TTA views", button_style="outline"),
         predict_btn, progress,
         pn.pane.Markdown(pn.bind(lambda m: m, view.param.message)),
         w.Select.from_param(view.param.error_class, name="Class of the error map"),

@@ -72,3 +72,52 @@ def test_run_dir_of_artifacts(tmp_path):
     assert run_dir_of({"artifacts": {"run_dir": str(tmp_path)}}) == tmp_path
     assert run_dir_of({"artifacts": {"model": str(tmp_path / "model.keras")}}) == tmp_path
     assert run_dir_of({"artifacts": {}}) is None
+
+
+@pytest.fixture(scope="session")
+def tiny_run(tmp_path_factory):
+    """A real run folder: a tiny U-Net trained for one short epoch on the bundled sample."""
+    from satseg.training import train
+
+    cfg = {"model": {"input_size": 64, "crop_margin": 0, "depth": 2, "base_filters": 4},
+           "training": {"epochs": 1, "steps_per_epoch": 2, "batch_size": 2, "workers": 1}}
+    out = tmp_path_factory.mktemp("run") / "run"
+    return train(cfg, data="sample", out_dir=out, progress=False)
+
+
+@pytest.mark.slow
+def test_predict_in_background_with_a_real_run(tiny_run, tmp_path):
+    from app.catalog import Catalog
+    from app.settings import AppSettings
+
+    catalog = Catalog(AppSettings(data=("sample",)))
+    view = ResultsView(StudyState({"none.db": str(tmp_path / "none.db")}), catalog)
+    # What StudyStore.trial returns for a finished trial (artifacts point at its run folder).
+    view._infos[view.studies.store, view.studies.study, 3] = {
+        "per_class": tiny_run.per_class, "artifacts": {"run_dir": str(tiny_run.run_dir)}}
+    assert list(view.jaccard_table([3])["class"]) == list(tiny_run.per_class)
+    job = view.predict(3)
+    assert job is not None and view.progress == 0
+    assert job.wait(300), "prediction did not finish"
+    view.poll()
+    assert view.error == "" and view.progress == -1 and view.version == 1
+    probs, names = view.prediction(3)
+    assert names == [c.name for c in catalog.dataset(view.dataset).classes]
+    assert probs.shape == (len(names), *catalog.shape(view.dataset, view.image))
+    assert view.overlay(3).shape[:2] == probs.shape[1:]
+    assert view.error_map(3) is not None
+    assert view.predict(3) is None  # cached: nothing to do
+
+
+@pytest.mark.slow
+def test_predict_failure_is_readable(tiny_run, tmp_path):
+    from app.catalog import Catalog
+    from app.settings import AppSettings
+
+    view = ResultsView(StudyState({"none.db": str(tmp_path / "none.db")}),
+                       Catalog(AppSettings(data=("sample",))))
+    view._infos[view.studies.store, view.studies.study, 4] = {"artifacts": {"run_dir": str(tmp_path)}}
+    job = view.predict(4)  # an empty folder: load_run fails
+    job.wait(120)
+    view.poll()
+    assert view.error.startswith("prediction of trial 4 failed:") and "Traceback" not in view.error
