@@ -266,6 +266,8 @@ def main() -> int:
               f" (input image {h * w * c * 4 / 2**20:.0f} MB, output {h * w * CLASSES * 4 / 2**20:.0f}"
               f" MB)")  # fmt: skip
 
+    if args.skip_unet:
+        return 0
     uh, uw = parse_size(args.unet_size)
     ushape = (uh, uw, c)
     print(
