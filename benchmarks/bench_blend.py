@@ -197,6 +197,7 @@ def main() -> int:
     p.add_argument("--size", default="2000x3000x20", help="H x W x C of the cheap-model test")
     p.add_argument("--unet-size", default="480x640", help="H x W crop for the U-Net test")
     p.add_argument("--ref-limit-gb", type=float, default=10.0)
+    p.add_argument("--skip-unet", action="store_true", help="cheap model only (no TensorFlow)")
     p.add_argument(
         "--repeats", type=int, default=2, help="timed runs per implementation (best kept)"
     )
