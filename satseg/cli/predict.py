@@ -38,7 +38,8 @@ def register(parser: argparse.ArgumentParser) -> None:
                         help="mean of the views")  # fmt: skip
     parser.add_argument("--subdivisions", type=int, default=2, help="windows per pixel per axis")
     parser.add_argument("--batch", type=int, default=16, help="windows per model call")
-    parser.add_argument("--format", default="tif,geojson", help="any of tif,geojson,wkt")
+    parser.add_argument("--format", default="tif,geojson",
+                        help="any of tif,geojson,wkt,submission (DSTL competition CSV)")  # fmt: skip
     parser.add_argument("--open-radius", type=int, help="morphological opening radius (px)")
     parser.add_argument("--close-radius", type=int, help="morphological closing radius (px)")
     parser.add_argument("--simplify", type=float, default=0.0, help="polygon tolerance (pixels)")
@@ -113,6 +114,19 @@ def handle(args: argparse.Namespace) -> int:
         k: getattr(args, k) for k in ("open_radius", "close_radius") if getattr(args, k) is not None
     }
     pp = dataclasses.replace(pp, **over) if over else pp
+    grids = None
+    if "submission" in formats:
+        if ds is None or ds.kind != "dstl":
+            raise ConfigError(
+                "--format submission needs --data with a DSTL folder (grid_sizes.csv)"
+            )
+        from satseg.io.wkt import read_grid_sizes
+
+        grids = read_grid_sizes(ds.root / "grid_sizes.csv")
+        missing = [i for i, _ in items if i not in grids]
+        if missing:
+            raise DataError(f"{ds.root}/grid_sizes.csv has no row for {missing[:5]}")
+    submission: dict[str, dict[int, str]] = {}
     stacks = {}
     for image_id, stack in items:  # check every image's bands before the first prediction
         stack = stack if stack is not None else ds.load_image(image_id)  # type: ignore[union-attr]
@@ -122,9 +136,16 @@ def handle(args: argparse.Namespace) -> int:
                              "data": args.data, "images": {}}  # fmt: skip
     for image_id, stack in stacks.items():
         paths = predict_to_files(run, stack, out, image_id, formats=formats, postprocess=pp,  # type: ignore[arg-type]
-                                 simplify=args.simplify, **common)  # fmt: skip
+                                 simplify=args.simplify, dstl_grid=grids[image_id] if grids else None,
+                                 submission=submission, **common)  # fmt: skip
         index["images"][image_id] = {k: p.name for k, p in paths.items()}
         print(f"{image_id}: " + ", ".join(p.name for p in paths.values()))
+    if grids is not None:
+        from satseg.inference.export import write_dstl_submission
+
+        path = write_dstl_submission(out / "submission.csv", submission, list(stacks))  # type: ignore[operator]
+        index["submission"] = path.name
+        print(f"submission: {path}")
     atomic_write_text(out / INDEX, json.dumps(index, indent=2))  # type: ignore[operator]
     return 0
 

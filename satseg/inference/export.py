@@ -321,3 +321,45 @@ def _per_class(value: Sequence[float] | float, n: int) -> list[float]:
     if len(vals) != n:
         raise OutputError(f"min_area has {len(vals)} values for {n} classes")
     return vals
+
+
+# ------------------------------------------------------------------ DSTL submission
+def dstl_wkts(
+    masks: np.ndarray,
+    codes: Sequence[int | None],
+    xmax: float,
+    ymin: float,
+    *,
+    min_area: Sequence[float] | float = 0.0,
+    simplify: float = 0.0,
+) -> dict[int, str]:
+    """``{ClassType: WKT}`` in DSTL's obfuscated coordinates for masks ``(K, H, W)`` of one image.
+
+    ``codes`` are the DSTL class types (1..10) of the K classes (None = not submitted); the
+    scaling by ``grid_sizes.csv``'s ``Xmax``/``Ymin`` is satseg.io.wkt's.
+    """
+    from satseg.io.wkt import mask_to_wkt
+
+    areas = _per_class(min_area, len(codes))
+    return {
+        int(code): mask_to_wkt(masks[k], xmax, ymin, min_area=areas[k], simplify=simplify)
+        for k, code in enumerate(codes)
+        if code is not None
+    }
+
+
+def write_dstl_submission(
+    path: str | Path, predictions: dict[str, dict[int, str]], ids: Sequence[str] | None = None
+) -> Path:
+    """The competition CSV (every id x class 1..10, empty ones as ``MULTIPOLYGON EMPTY``), written
+    under a temporary name by satseg.io.wkt and renamed when complete."""
+    from satseg.io.wkt import write_submission
+
+    path = Path(path)
+    tmp = partial_name(path)
+    try:
+        write_submission(tmp, predictions, ids)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return path

@@ -22,7 +22,7 @@ from satseg.inference.blend import CachedRows, blend_predict
 
 log = logging.getLogger("satseg.inference.predict")
 
-FORMATS = ("tif", "geojson", "wkt")
+FORMATS = ("tif", "geojson", "wkt", "submission")
 READ_BLOCK = 1024  # rows of the stack read and normalised at a time
 
 
@@ -128,11 +128,15 @@ def predict_to_files(
     combine: str = "arithmetic",
     simplify: float = 0.0,
     progress: bool = False,
+    dstl_grid: tuple[float, float] | None = None,
+    submission: dict[str, dict[int, str]] | None = None,
 ) -> dict[str, Path]:
     """Predict one image and write its outputs into ``out_dir``; returns ``{kind: path}``.
 
     Kinds: ``probs`` (float32 GeoTIFF, one band per class), ``mask`` (uint8 0/1 GeoTIFF),
-    ``geojson``, ``wkt`` (CSV ImageId,Class,MultipolygonWKT). ``postprocess`` is a PostProcess
+    ``geojson``, ``wkt`` (CSV ImageId,Class,MultipolygonWKT). With "submission" in ``formats``,
+    the image's DSTL WKTs (``dstl_grid`` = its ``(Xmax, Ymin)``) are added to ``submission``
+    for :func:`satseg.inference.export.write_dstl_submission`. ``postprocess`` is a PostProcess
     (default: the run's ``postprocess.json`` or thresholds 0.5 and the default rules).
     """
     from satseg.inference.export import (
@@ -146,6 +150,8 @@ def predict_to_files(
     from satseg.inference.postprocess import PostProcess, clean_masks, threshold_rows
 
     formats = parse_formats(formats)
+    if "submission" in formats and (dstl_grid is None or submission is None):
+        raise DataError("the submission format needs the image's DSTL grid size (Xmax, Ymin)")
     check_bands(run, stack, f"image {image_id!r}")
     pp = postprocess or PostProcess.load(run.run_dir, run.class_names)
     if tuple(pp.class_names) != tuple(run.class_names):
@@ -198,5 +204,16 @@ def predict_to_files(
     if "wkt" in formats:
         wkts = masks_to_wkt(mk, names, transform=transform, min_area=areas, simplify=simplify)
         paths["wkt"] = write_wkt_csv(out / f"{stem}_wkt.csv", str(image_id), wkts)
+    if "submission" in formats:
+        from satseg.inference.export import dstl_wkts
+
+        codes = [c.code for c in run.classes]
+        submission[str(image_id)] = dstl_wkts(  # type: ignore[index]
+            mk,
+            codes,
+            *dstl_grid,
+            min_area=areas,
+            simplify=simplify,  # type: ignore[misc]
+        )
     log.info("predicted %s -> %s", image_id, ", ".join(str(p.name) for p in paths.values()))
     return paths

@@ -131,3 +131,23 @@ def test_output_folder_under_a_regular_file_fails_even_as_root(tmp_path):
     assert ensure_output_dir(tmp_path / "a" / "b").is_dir()
     doc = masks_to_geojson(np.zeros((1, 5, 5), np.uint8), ["c"])
     assert json.loads(json.dumps(doc))["features"][0]["geometry"]["type"] == "MultiPolygon"
+
+
+def test_dstl_submission_round_trip(tmp_path):
+    import csv
+
+    from satseg.inference.export import dstl_wkts, write_dstl_submission
+    from satseg.io.wkt import wkt_to_mask
+
+    masks = np.stack([blobs(3), np.zeros((80, 100), np.uint8), blobs(4)])
+    xmax, ymin = 0.009188, -0.00904
+    wkts = dstl_wkts(masks, [1, 7, None], xmax, ymin)
+    assert set(wkts) == {1, 7} and wkts[7] == "MULTIPOLYGON EMPTY"
+    back = wkt_to_mask(wkts[1], masks.shape[1:], xmax, ymin)
+    assert iou(masks[0], back) >= 0.99
+    path = write_dstl_submission(
+        tmp_path / "submission.csv", {"6120_2_2": wkts}, ["6120_2_2", "6100_1_3"]
+    )
+    rows = list(csv.reader(path.open()))
+    assert rows[0] == ["ImageId", "ClassType", "MultipolygonWKT"] and len(rows) == 1 + 2 * 10
+    assert [p.name for p in tmp_path.iterdir()] == ["submission.csv"]
