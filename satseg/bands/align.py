@@ -57,18 +57,25 @@ class AxisResampler:
 
 
 def axis_resampler(
-    n_src: int, n_dst: int, src_offset: float = 0.0, dst_offset: float = 0.0
+    n_src: int,
+    n_dst: int,
+    src_offset: float = 0.0,
+    dst_offset: float = 0.0,
+    dst_range: tuple[int, int] | None = None,
 ) -> AxisResampler:
     """The sparse matrix taking ``n_src`` samples to ``n_dst`` samples over the same extent.
 
     Offsets are fractions of the extent (group offset ``o`` above): destination pixel ``d``
     samples the source at edge coordinate ``((d + 0.5) / n_dst + dst_offset - src_offset) * n_src``.
+    ``dst_range`` builds only destination pixels ``[d0, d1)`` (rows of the matrix).
     """
     from scipy import sparse
 
     if n_src < 1 or n_dst < 1:
         raise DataError(f"cannot resample {n_src} pixels to {n_dst}: sizes must be positive")
-    d = np.arange(n_dst, dtype=np.float64)
+    d0, d1 = dst_range if dst_range is not None else (0, n_dst)
+    d = np.arange(d0, d1, dtype=np.float64)
+    n_out = d1 - d0
     shift = (dst_offset - src_offset) * n_src
     ratio = n_src / n_dst
     centre = (d + 0.5) * ratio + shift  # edge coordinate in the source
@@ -80,8 +87,8 @@ def axis_resampler(
         cols = base[:, None] + taps[None, :]
         w = _keys(c[:, None] - cols)
         cols = np.clip(cols, 0, n_src - 1)
-        rows = np.repeat(np.arange(n_dst), 4)
-        m = sparse.csr_matrix((w.ravel(), (rows, cols.ravel())), shape=(n_dst, n_src))
+        rows = np.repeat(np.arange(n_out), 4)
+        m = sparse.csr_matrix((w.ravel(), (rows, cols.ravel())), shape=(n_out, n_src))
     else:  # shrinking: area of each source pixel inside the destination pixel
         lo = d * ratio + shift
         hi = lo + ratio
@@ -94,8 +101,8 @@ def axis_resampler(
         total = w.sum(axis=1, keepdims=True)
         w = np.divide(w, total, out=np.zeros_like(w), where=total > 0)
         cols = np.clip(cols, 0, n_src - 1)
-        rows = np.repeat(np.arange(n_dst), ntaps)
-        m = sparse.csr_matrix((w.ravel(), (rows, cols.ravel())), shape=(n_dst, n_src))
+        rows = np.repeat(np.arange(n_out), ntaps)
+        m = sparse.csr_matrix((w.ravel(), (rows, cols.ravel())), shape=(n_out, n_src))
     m.sum_duplicates()
     m.data[np.abs(m.data) < 1e-12] = 0.0
     m.eliminate_zeros()
@@ -182,43 +189,60 @@ def register_translation(
 
 def refine_offset(
     ref_src: np.ndarray,
-    ref_offset: tuple[float, float],
+    ref_origin: tuple[int, int],
     ref_shape: tuple[int, int],
+    ref_offset: tuple[float, float],
     moving: np.ndarray,
+    mov_origin: tuple[int, int],
+    mov_shape: tuple[int, int],
     start: tuple[float, float],
     margin: int = 2,
 ) -> tuple[float, float]:
-    """Refine a group offset (extent fractions) by least squares, for small grids.
+    """Refine a group offset (extent fractions) by least squares on a window.
 
-    Phase correlation on a grid of a few dozen pixels (DSTL's A group) is coarse. This fits
-    ``moving ~ a * resample(ref, offset) + b`` (gain and bias absorb the band difference) and
-    minimises the residual over the offset (Powell, starting at ``start``). ``ref_src`` is the
-    whole reference band on its own grid ``ref_shape`` with offset ``ref_offset``.
+    Phase correlation on small grids (DSTL's A group: ~134 px) is coarse and upsampled
+    correlation leans towards whole pixels. This fits ``moving ~ a * resample(ref, offset) + b``
+    (gain and bias absorb the band difference) and minimises the residual over the offset
+    (Powell, from ``start``). ``ref_src`` is a window of the reference band (grid ``ref_shape``,
+    offset ``ref_offset``) starting at ``ref_origin``; ``moving`` a window of the moving band
+    (grid ``mov_shape``) starting at ``mov_origin``; the reference window must cover it.
     """
     from scipy.optimize import minimize
 
     mov = np.asarray(moving, dtype=np.float64)
     h, w = mov.shape
+    (y0, x0), (s0, t0) = mov_origin, ref_origin
     inner = (slice(margin, h - margin), slice(margin, w - margin))
     m = mov[inner]
 
+    def axis(n_src: int, n_dst: int, src_off: float, dst_off: float, d0: int, s_0: int,
+             nd: int, ns: int) -> AxisResampler:  # fmt: skip
+        r = axis_resampler(n_src, n_dst, src_off, dst_off, (d0, d0 + nd))
+        return AxisResampler(r.matrix[:, s_0 : s_0 + ns], r.valid)
+
     def residual(o: np.ndarray) -> float:
-        oy, ox = o[0] / h, o[1] / w  # optimise in moving pixels (well scaled)
-        ry = axis_resampler(ref_shape[0], h, ref_offset[0], oy)
-        rx = axis_resampler(ref_shape[1], w, ref_offset[1], ox)
+        oy, ox = o[0] / mov_shape[0], o[1] / mov_shape[1]  # optimise in moving pixels
+        ry = axis(ref_shape[0], mov_shape[0], ref_offset[0], oy, y0, s0, h, ref_src.shape[0])
+        rx = axis(ref_shape[1], mov_shape[1], ref_offset[1], ox, x0, t0, w, ref_src.shape[1])
         r = apply_resampler(ref_src, ry, rx).astype(np.float64)[inner]
         ok = np.isfinite(r) & np.isfinite(m)
         if ok.sum() < 16:
             return float("inf")
         x, y = r[ok], m[ok]
         a = np.vstack([x, np.ones_like(x)]).T
-        coef, res, *_ = np.linalg.lstsq(a, y, rcond=None)
+        coef, *_ = np.linalg.lstsq(a, y, rcond=None)
         return float(np.mean((y - a @ coef) ** 2))
 
-    x0 = np.array([start[0] * h, start[1] * w])
-    best = minimize(residual, x0, method="Powell", options={"xtol": 1e-3, "ftol": 1e-10})
-    if not best.success or not np.all(np.abs(best.x - x0) < 2.0):
+    x0_ = np.array([start[0] * mov_shape[0], start[1] * mov_shape[1]])
+    simplex = x0_ + np.array([[0.0, 0.0], [0.3, 0.0], [0.0, 0.3]])
+    best = minimize(
+        residual,
+        x0_,
+        method="Nelder-Mead",
+        options={"initial_simplex": simplex, "xatol": 5e-3, "fatol": 1e-12, "maxiter": 200},
+    )
+    if not best.success or not np.all(np.abs(best.x - x0_) < 2.0):
         log.warning("registration refinement did not converge near the phase-correlation "
                     "estimate; keeping the latter")  # fmt: skip
         return start
-    return float(best.x[0] / h), float(best.x[1] / w)
+    return float(best.x[0] / mov_shape[0]), float(best.x[1] / mov_shape[1])

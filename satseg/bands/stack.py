@@ -130,7 +130,7 @@ def _estimate_offsets(
     reference: str,
     pairs: Mapping[str, tuple[str, tuple[str, ...], str]],
     max_size: int,
-    refine_below: int = 400,
+    refine: int = 384,
 ) -> dict[str, tuple[float, float]]:
     """Offsets (fractions of the extent, (y, x)) of every group; the reference group is 0."""
     offsets: dict[str, tuple[float, float]] = {reference: (0.0, 0.0)}
@@ -148,18 +148,63 @@ def _estimate_offsets(
         s0, s1 = ry_w.src_range(0, y1 - y0)
         t0, t1 = rx_w.src_range(0, x1 - x0)
         idx = [_band_index(spec, ref_group, b) for b in ref_bands]
-        ref_src = read_window(rf, (s0, s1), (t0, t1), idx).sum(axis=0)
+        ref_src = read_window(rf, (s0, s1), (t0, t1), idx)
         ry_w = type(ry)(ry_w.matrix[:, s0:s1], ry_w.valid)
         rx_w = type(rx)(rx_w.matrix[:, t0:t1], rx_w.valid)
-        ref_img = apply_resampler(ref_src, ry_w, rx_w)
         mov_img = read_window(mf, (y0, y1), (x0, x1), [_band_index(spec, moving, mov_band)])[0]
+        weights = _band_weights([apply_resampler(b, ry_w, rx_w) for b in ref_src], mov_img)
+        ref_img = sum(wt * apply_resampler(b, ry_w, rx_w) for wt, b in zip(weights, ref_src))
         dy, dx = register_translation(ref_img, mov_img, max_size=max_size)
         found = (offsets[ref_group][0] + dy / mf.height, offsets[ref_group][1] + dx / mf.width)
-        if max(mf.shape) <= refine_below and (y1 - y0, x1 - x0) == mf.shape:
-            ref_band = read_window(rf, (0, rf.height), None, idx).sum(axis=0)
-            found = refine_offset(ref_band, offsets[ref_group], rf.shape, mov_img, found)
+        if refine and mf.height * 1.5 < rf.height:  # coarse grids (M, A); on P it drifted
+            found = _refine(
+                rf, idx, offsets[ref_group], mf, mov_img, (y0, x0), found, refine, weights
+            )
         offsets[moving] = found
     return offsets
+
+
+def _band_weights(refs: list[np.ndarray], moving: np.ndarray) -> np.ndarray:
+    """Least-squares weights making the reference bands look like the moving band.
+
+    Several reference bands (R, G, B for P) are combined as ``moving ~ sum w_i ref_i + c``,
+    which lessens the spectral mismatch the correlation would otherwise chase.
+    """
+    if len(refs) == 1:
+        return np.ones(1)
+    x = np.stack([r.ravel() for r in refs] + [np.ones(refs[0].size)], axis=1)
+    y = moving.ravel()
+    ok = np.isfinite(x).all(axis=1) & np.isfinite(y)
+    if ok.sum() < 16:
+        return np.ones(len(refs))
+    coef, *_ = np.linalg.lstsq(x[ok], y[ok], rcond=None)
+    return coef[:-1]
+
+
+def _refine(
+    rf: GroupFile,
+    idx: list[int],
+    ref_offset: tuple[float, float],
+    mf: GroupFile,
+    mov_img: np.ndarray,
+    origin: tuple[int, int],
+    start: tuple[float, float],
+    size: int,
+    weights: np.ndarray,
+) -> tuple[float, float]:
+    """Least-squares refinement on a centred window of at most ``size`` moving pixels."""
+    h, w = mov_img.shape
+    cy, cx = max(0, (h - size) // 2), max(0, (w - size) // 2)
+    mov = mov_img[cy : cy + size, cx : cx + size]
+    y0, x0 = origin[0] + cy, origin[1] + cx
+    pad = 3  # moving pixels: the search stays within 2 px of the start
+    ry = axis_resampler(rf.height, mf.height, ref_offset[0], start[0])
+    rx = axis_resampler(rf.width, mf.width, ref_offset[1], start[1])
+    s0, s1 = ry.src_range(max(0, y0 - pad), min(mf.height, y0 + mov.shape[0] + pad))
+    t0, t1 = rx.src_range(max(0, x0 - pad), min(mf.width, x0 + mov.shape[1] + pad))
+    ref = read_window(rf, (s0, s1), (t0, t1), idx)
+    ref = np.tensordot(weights, ref, axes=1) if len(idx) > 1 else ref[0]
+    return refine_offset(ref, (s0, t0), rf.shape, ref_offset, mov, (y0, x0), mf.shape, start)
 
 
 def _group_block(
@@ -184,13 +229,16 @@ def build_stack(
     pairs: Mapping[str, tuple[str, tuple[str, ...], str]] | None = None,
     row_chunk: int = ROW_CHUNK,
     max_register_size: int = 1024,
+    refine: int = 384,
     offsets: Mapping[str, tuple[float, float]] | None = None,
 ) -> xr.DataArray:
     """Register and resample every group in ``paths`` (group name -> raster) onto one grid.
 
     ``reference`` is the group others are registered against (the sensor's first group);
     ``grid`` the group whose grid the stack uses (default the reference; ``"M"`` for DSTL's
-    1.24 m grid). ``offsets`` (extent fractions) skips estimation. Registration pairs default to
+    1.24 m grid). ``offsets`` (extent fractions) skips estimation. Phase correlation runs on a
+    centred window of ``max_register_size`` moving pixels, then a least-squares refinement on
+    ``refine`` pixels (0 turns it off). Registration pairs default to
     :data:`WV3_PAIRS` for WorldView-3; groups without a pair are not registered.
     """
     import dask
@@ -218,7 +266,7 @@ def build_stack(
     if offsets is not None:
         offs = {g: tuple(map(float, offsets.get(g, (0.0, 0.0)))) for g in files}
     elif register:
-        offs = _estimate_offsets(files, sensor, reference, pairs, max_register_size)
+        offs = _estimate_offsets(files, sensor, reference, pairs, max_register_size, refine)
     else:
         offs = {}
     offs = {g: offs.get(g, (0.0, 0.0)) for g in files}
