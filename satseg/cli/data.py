@@ -209,7 +209,10 @@ def cmd_stack(args: argparse.Namespace) -> int:
     if indices:
         add_indices = _need("satseg.bands", "add_indices")
         stack = add_indices(stack, indices)
-    write_stack = _need("satseg.bands.stack", "write_stack")
+    write_stack = _need("satseg.bands.store", "write_stack")
+    if out.suffix.lower() == ".zarr" and stack.chunks is not None:
+        # zarr needs uniform chunks; a DSTL stack concatenates groups of 3, 1, 8, 8 bands
+        stack = stack.chunk({"band": 1})
     written = write_stack(stack, out)
     print(
         f"wrote {written or out}: {stack.sizes['band']} bands "

@@ -15,7 +15,7 @@ from satseg.cli import main
 from tests.io import makers
 
 REPO = Path(__file__).resolve().parents[2]
-HAVE_STACK = (REPO / "satseg" / "bands" / "stack.py").is_file()
+HAVE_STACK = (REPO / "satseg" / "bands" / "store.py").is_file()
 HAVE_SYNTH = (REPO / "satseg" / "datasets" / "synth.py").is_file()
 
 
@@ -191,19 +191,71 @@ def test_subprocess_error_has_no_traceback(tmp_path):
     assert "non-empty list of classes" in proc.stderr
 
 
-@pytest.mark.skipif(not HAVE_STACK, reason="satseg.bands.stack (another area) not written yet")
+@pytest.mark.skipif(not HAVE_STACK, reason="satseg.bands.store (another area) not written yet")
 @pytest.mark.parametrize("suffix", [".tif", ".zarr"])
-def test_stack_sample_with_index(capsys, tmp_path, suffix):
+def test_stack_sample_round_trip(capsys, tmp_path, suffix):
     out = tmp_path / f"stack{suffix}"
     code, text, _ = run(
         capsys, "data", "stack", "sample", "tile_1/image_part_009", "--out", str(out)
     )
     assert code == 0 and out.exists() and "3 bands" in text
+    from satseg.bands.store import open_stack
+    from satseg.io import open_dataset
+
+    back = open_stack(out)
+    want = open_dataset("sample").load_image("tile_1/image_part_009").values
+    np.testing.assert_array_equal(back.values, want)
+    assert list(back["band"].values) == ["red", "green", "blue"]
 
 
-@pytest.mark.skipif(not HAVE_SYNTH, reason="satseg.datasets.synth (another area) not written yet")
-def test_synth_then_info(capsys, tmp_path):
-    code, _, _ = run(capsys, "data", "synth", str(tmp_path / "s"), "--scenes", "1", "--size", "64")
-    assert code == 0
+def test_stack_index_needing_nir_fails_on_rgb(capsys, tmp_path):
+    if not HAVE_STACK:
+        pytest.skip("satseg.bands (another area) not written yet")
+    code, _, err = run(
+        capsys,
+        "data",
+        "stack",
+        "sample",
+        "tile_1/image_part_009",
+        "--out",
+        str(tmp_path / "o.tif"),
+        "--indices",
+        "ndvi",
+    )
+    assert_one_line_error(code, err, "ndvi")
+
+
+@pytest.mark.skipif(not (HAVE_SYNTH and HAVE_STACK), reason="DSTL reader/synth not written yet")
+def test_synth_info_and_stack_dstl(capsys, tmp_path):
+    code, text, _ = run(
+        capsys, "data", "synth", str(tmp_path / "s"), "--scenes", "1", "--size", "256"
+    )
+    assert code == 0 and "wrote 1 synthetic DSTL scene" in text
     code, out, _ = run(capsys, "data", "info", str(tmp_path / "s"), "--json")
-    assert code == 0 and json.loads(out)["kind"] == "dstl"
+    assert code == 0
+    d = json.loads(out)
+    assert d["kind"] == "dstl" and len(d["images"]) == 1
+    scene = d["images"][0]
+    assert set(d["registration"][scene]) == {"RGB", "P", "M", "A"}
+    code, out, _ = run(capsys, "data", "info", str(tmp_path / "s"))
+    assert code == 0 and "registration offsets" in out and "sixteen_band/{id}_M.tif" in out
+    dst = tmp_path / "m.zarr"
+    code, text, _ = run(
+        capsys,
+        "data",
+        "stack",
+        str(tmp_path / "s"),
+        scene,
+        "--out",
+        str(dst),
+        "--grid",
+        "m",
+        "--indices",
+        "ndvi,ndwi",
+    )
+    assert code == 0 and dst.exists() and "22 bands" in text
+    from satseg.bands.store import open_stack
+
+    stack = open_stack(dst)
+    assert list(stack["band"].values)[-2:] == ["ndvi", "ndwi"]
+    assert stack.sizes["y"] < 100  # the M grid, about a quarter of 256 px
