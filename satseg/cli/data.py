@@ -115,12 +115,33 @@ def cmd_info(args: argparse.Namespace) -> int:
         desc = ds.describe(counts=not args.no_counts)
     else:
         desc = ds.describe()
+        if not args.no_counts and not any("pixels" in c for c in desc.get("classes", [])):
+            _add_counts(ds, desc, progress=not args.json)
     desc = _jsonable(desc)
     if args.json:
         print(json.dumps(desc, indent=2))
     else:
         print(format_info(desc))
     return 0
+
+
+def _add_counts(ds: Any, desc: dict[str, Any], progress: bool) -> None:
+    """Labelled pixels per class (and ignored pixels) over the labelled images, into ``desc``."""
+    from tqdm import tqdm
+
+    totals = dict.fromkeys(ds.class_names, 0)
+    labelled = ignored = 0
+    ids = ds.labelled_ids()
+    for i in tqdm(ids, desc="counting labels", disable=not progress or len(ids) < 2):
+        lab = ds.load_labels(i)
+        for k, v in lab.pixel_counts().items():
+            totals[k] += v
+        ignored += int(lab.ignore.sum())
+        labelled += int(lab.ignore.size) - int(lab.ignore.sum())
+    for c in desc.get("classes", []):
+        c["pixels"] = totals.get(c["name"], 0)
+        c["share"] = round(c["pixels"] / labelled, 4) if labelled else 0.0
+    desc["pixels"] = {"labelled": labelled, "ignored": ignored}
 
 
 def _table(rows: list[list[str]], head: list[str]) -> str:

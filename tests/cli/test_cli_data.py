@@ -237,6 +237,8 @@ def test_synth_info_and_stack_dstl(capsys, tmp_path):
     assert d["kind"] == "dstl" and len(d["images"]) == 1
     scene = d["images"][0]
     assert set(d["registration"][scene]) == {"RGB", "P", "M", "A"}
+    pixels = {c["name"]: c["pixels"] for c in d["classes"]}
+    assert len(pixels) == 10 and pixels["Crops"] > 0 and d["pixels"]["labelled"] > 0
     code, out, _ = run(capsys, "data", "info", str(tmp_path / "s"))
     assert code == 0 and "registration offsets" in out and "sixteen_band/{id}_M.tif" in out
     dst = tmp_path / "m.zarr"
