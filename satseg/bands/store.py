@@ -117,11 +117,15 @@ def _write_tiff(stack: xr.DataArray, path: Path) -> None:
 
 
 def _write_zarr(stack: xr.DataArray, path: Path) -> None:
+    """Zarr format 2 (band names as fixed-width strings have no zarr v3 spec yet)."""
     out = stack.copy()
     out.attrs = _json_attrs(stack)
     out.name = "stack"
+    rows = int(stack.chunks[1][0]) if stack.chunks else min(512, int(stack.sizes["y"]))
+    out = out.chunk({"band": 1, "y": rows, "x": -1})  # zarr needs uniform chunks
+
     try:
-        out.to_dataset().to_zarr(path, mode="w", consolidated=True)
+        out.to_dataset().to_zarr(path, mode="w", zarr_format=2, consolidated=True)
     except OSError as exc:
         raise OutputError(f"cannot write zarr {path}: {exc}") from None
 
@@ -135,7 +139,7 @@ def open_stack(path: str | Path, chunks: dict[str, int] | None = None) -> xr.Dat
         raise MissingFileError(f"stack {path} does not exist")
     if path.suffix.lower() == ".zarr":
         try:
-            ds = xr.open_zarr(path, consolidated=True)
+            ds = xr.open_zarr(path)
         except Exception as exc:
             raise RasterReadError(f"cannot open zarr stack {path}: {exc}") from None
         arr = ds["stack"]
