@@ -10,7 +10,7 @@ The file has four sections; every key is optional (defaults below), unknown keys
       base_filters: 16
     training:   # see TrainingParams
       mode: multiclass          # multiclass (one network, one sigmoid per class) | one_vs_all
-      epochs: 6
+      epochs: 5
       ...
     data:       # see DataParams
       classes: null             # null = every class of the data set
@@ -47,8 +47,8 @@ class TrainingParams:
     """The ``training`` section."""
 
     mode: str = "multiclass"
-    epochs: int = 6
-    steps_per_epoch: int = 120
+    epochs: int = 5
+    steps_per_epoch: int = 100
     batch_size: int = 12
     optimizer: str = "adam"
     learning_rate: float = 2e-3
