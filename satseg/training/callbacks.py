@@ -114,9 +114,11 @@ class RunCallback(keras.callbacks.Callback):
 
     def on_train_batch_end(self, batch: int, logs: dict | None = None) -> None:
         if self._bar is not None:
-            self._bar.update(1)
             if logs and "loss" in logs:
-                self._bar.set_postfix(loss=f"{float(logs['loss']):.4f}", lr=f"{self._lr:.2e}")
+                self._bar.set_postfix(
+                    loss=f"{float(logs['loss']):.4f}", lr=f"{self._lr:.2e}", refresh=False
+                )
+            self._bar.update(1)
         if self._flag_set():
             self.model.stop_training = True
             self._mid_epoch_stop = batch + 1 < self.p.steps_per_epoch
