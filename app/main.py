@@ -114,8 +114,10 @@ class Dashboard(param.Parameterized):
 
         def follow(*_):
             self.hyperspace.dataset = self.bands.dataset
-            if tabs.active == results_tab and self.results.dataset != self.bands.dataset:
+            shown = tabs.active == results_tab
+            if shown and self.results.dataset != self.bands.dataset:
                 self.results.dataset = self.bands.dataset
+            self.results.active = shown
 
         self.bands.param.watch(follow, "dataset")
         tabs.param.watch(follow, "active")

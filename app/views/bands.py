@@ -243,6 +243,7 @@ class BandsView(param.Parameterized):
 
     def click(self, x: float | None, y: float | None) -> None:
         """Select the pixel under plot coordinates ``(x, y)`` (ignored outside the image)."""
+        log.debug("click at x=%s y=%s", x, y)
         if x is None or y is None or self.image is None:
             return
         h, w = self.shape

@@ -7,7 +7,7 @@ import numpy as np
 import panel as pn
 from app.jobs import readable_error
 from app.views.bands import BandsView, _coords
-from app.views.raster import raster_dmap, strided
+from app.views.raster import EMPTY, raster_dmap, reset_view, strided
 
 def _fast_ranges(plot, element) -> None:
     """Bokeh reports a zoom to the server only when its level-of-detail mode ends, 500 ms after
@@ -17,7 +17,7 @@ def _fast_ranges(plot, element) -> None:
 
 IMAGE_OPTS = dict(
     hooks=[_fast_ranges],
-    frame_height=520, data_aspect=1, invert_yaxis=True, framewise=True,
+    frame_height=520, data_aspect=1, invert_yaxis=True,
     tools=["hover", "tap"], active_tools=["wheel_zoom"], xlabel="column", ylabel="row", show_legend=False,
 )
 STATE = ["dataset", "image", "mode", "layer", "red", "green", "blue", "percentiles",
@@ -26,13 +26,15 @@ STATE = ["dataset", "image", "mode", "layer", "red", "green", "blue", "percentil
 
 def _empty_image() -> hv.Image:
     xs, ys = _coords((2, 2))
-    return hv.Image((xs, ys, np.full((2, 2), np.nan, np.float32)), kdims=["x", "y"], vdims=["value"])
+    return hv.Image((xs, ys, np.full((2, 2), np.nan, np.float32)), kdims=["x", "y"], vdims=["value"],
+                    label=EMPTY)
 
 
 def _empty_rgba() -> hv.RGB:
     """A transparent 2x2 RGBA (datashader cannot regrid a 1x1 RGB)."""
     xs, ys = _coords((2, 2))
-    return hv.RGB((xs, ys, *(np.zeros((2, 2), np.float32),) * 4), kdims=["x", "y"], vdims=list("RGBA"))
+    return hv.RGB((xs, ys, *(np.zeros((2, 2), np.float32),) * 4), kdims=["x", "y"], vdims=list("RGBA"),
+                  label=EMPTY)
 
 
 def _guard(fn):
@@ -74,7 +76,8 @@ def _labels(view: BandsView, step: int = 1):
     if rgba is None:
         return _empty_rgba()
     xs, ys, rgba = strided(rgba, step)
-    return hv.RGB((xs, ys, *(rgba[..., i] for i in range(4))), kdims=["x", "y"], vdims=list("RGBA"))
+    return hv.RGB((xs, ys, *(rgba[..., i] for i in range(4))), kdims=["x", "y"], vdims=list("RGBA"),
+                  label="labels")
 
 
 @_guard
@@ -85,26 +88,35 @@ def _histogram(view: BandsView):
     return hv.Histogram((edges, counts), kdims=[hv.Dimension("v", label=name)], vdims=["pixels"])
 
 
+def _empty_spectrum():
+    data = {"position": [], "value": [], "band": []}
+    return (hv.Curve(data, "position", ["value", "band"])
+            * hv.Scatter(data, "position", ["value", "band"])).opts(title="click a pixel for its spectrum")
+
+
 @_guard
 def _spectrum(view: BandsView):
+    """Values of every band at the clicked pixel against wavelength (nm) where every band has
+    one, else against band order; the band name shows on hover. The dimensions never change, so
+    the plot updates in place."""
     spec = view.spectrum()
     if spec is None:
-        return hv.Curve([], "band", "value").opts(title="click a pixel for its spectrum")
+        return _empty_spectrum()
     wl = np.asarray(spec["wavelength"], dtype=float)
     row, col = view.pixel
-    title = f"spectrum at row {row}, column {col}"
-    if np.all(np.isfinite(wl)) and len(np.unique(wl)) == len(wl):
-        order = np.argsort(wl)
-        data = {"wavelength": wl[order], "value": np.asarray(spec["value"])[order],
-                "band": np.asarray(spec["band"])[order]}
-        curve = hv.Curve(data, "wavelength", ["value", "band"])
-        pts = hv.Scatter(data, "wavelength", ["value", "band"])
-        return (curve * pts.opts(size=6, tools=["hover"])).opts(title=title, xlabel="wavelength (nm)")
-    labels = [f"{b} ({w:.0f} nm)" if np.isfinite(w) else str(b)
-              for b, w in zip(spec["band"], wl, strict=True)]
-    data = {"band": labels, "value": spec["value"]}
-    return (hv.Curve(data, "band", "value") * hv.Scatter(data, "band", "value").opts(size=6)).opts(
-        title=title, xrotation=45)
+    by_wl = bool(np.all(np.isfinite(wl)) and len(np.unique(wl)) == len(wl))
+    pos = wl if by_wl else np.arange(len(wl), dtype=float)
+    order = np.argsort(pos)
+    names = [f"{b} ({w:.0f} nm)" if np.isfinite(w) else str(b) for b, w in zip(spec["band"], wl, strict=True)]
+    data = {"position": pos[order], "value": np.asarray(spec["value"])[order],
+            "band": np.asarray(names)[order]}
+    curve = hv.Curve(data, "position", ["value", "band"])
+    pts = hv.Scatter(data, "position", ["value", "band"])
+    xlabel = "wavelength (nm)" if by_wl else "band"
+    ticks = None if by_wl else [(i, str(b)) for i, b in enumerate(spec["band"])]
+    return (curve * pts).opts(hv.opts.Scatter(size=6, tools=["hover"]),
+                              hv.opts.Curve(xlabel=xlabel, xticks=ticks),
+                              hv.opts.Overlay(title=f"spectrum at row {row}, column {col}"))
 
 
 def bands_layout(view: BandsView) -> pn.viewable.Viewable:
@@ -112,25 +124,19 @@ def bands_layout(view: BandsView) -> pn.viewable.Viewable:
     params = hv.streams.Params(view, STATE)
     label_params = hv.streams.Params(view, ["dataset", "image", "show_labels", "label_classes",
                                             "labels_ready"])
-    def image_key():
-        return view.dataset, view.image
-
     def shape():
         return view.shape
 
-    kw = dict(key=image_key, shape=shape)
-    shaded = raster_dmap(lambda step: _single(view, _empty_image(), step), [params], **kw).apply.opts(
-        cmap=view.param.cmap, colorbar=True)
-    rgb_r = raster_dmap(lambda step: _rgb(view, _empty_rgba(), step), [params], **kw)
-    lab_r = raster_dmap(lambda step: _labels(view, _empty_rgba(), step), [label_params], **kw).apply.opts(
-        alpha=view.param.label_alpha)
+    single = raster_dmap(lambda step: _single(view, _empty_image(), step), [params], shape=shape)
+    rgb_r = raster_dmap(lambda step: _rgb(view, _empty_rgba(), step), [params], shape=shape)
+    labels = raster_dmap(lambda step: _labels(view, _empty_rgba(), step), [label_params], shape=shape)
+    shaded = single.apply.opts(cmap=view.param.cmap, colorbar=True)
+    lab_r = labels.apply.opts(alpha=view.param.label_alpha)
     plot = (shaded * rgb_r * lab_r).opts(hv.opts.Image(**IMAGE_OPTS), hv.opts.RGB(**IMAGE_OPTS))
-    tap = hv.streams.Tap(source=shaded, x=None, y=None)
-    tap.add_subscriber(lambda x, y: view.click(x, y))
 
     hist = hv.DynamicMap(lambda **_: _histogram(view, hv.Histogram(([0, 1], [0]))),
                          streams=[hv.streams.Params(view, ["dataset", "image", "mode", "layer", "red"])])
-    spec = hv.DynamicMap(lambda **_: _spectrum(view, hv.Curve([])),
+    spec = hv.DynamicMap(lambda **_: _spectrum(view, _empty_spectrum()),
                          streams=[hv.streams.Params(view, ["pixel", "image", "dataset"])])
 
     w = pn.widgets
@@ -165,9 +171,30 @@ def bands_layout(view: BandsView) -> pn.viewable.Viewable:
                          pn.pane.JSON(reg, depth=3, theme="light"), width=300)
 
     below = pn.Row(
-        pn.pane.HoloViews(hist.opts(width=330, height=240, tools=["hover"])),
-        pn.pane.HoloViews(spec.opts(hv.opts.Curve(width=420, height=240), hv.opts.Overlay(width=420, height=240))),
+        pn.pane.HoloViews(hist.opts(width=330, height=240, tools=["hover"], framewise=True)),
+        pn.pane.HoloViews(spec.opts(hv.opts.Curve(width=420, height=240, framewise=True),
+                                    hv.opts.Scatter(framewise=True),
+                                    hv.opts.Overlay(width=420, height=240, framewise=True)),
+                          css_classes=["spectrum-plot"]),
         pn.bind(_registration, view.param.dataset, view.param.image),
     )
-    main = pn.Column(error, pn.pane.HoloViews(plot, linked_axes=False, css_classes=["bands-plot"]), below)
+    def image_plot(dataset, image):
+        # A new plot per image: its axes start from the whole image, not the last one's zoom.
+        reset_view(single, rgb_r, labels)
+        # A click selects the pixel whose spectrum is drawn (a new stream for the new plot).
+        tap = hv.streams.Tap(source=shaded, x=None, y=None)
+        doc = pn.state.curdoc
+
+        def on_tap(x, y):
+            # HoloViews drops stream events raised inside a stream callback: set the pixel on the
+            # next tick, so the spectrum's own stream fires.
+            if doc is not None and doc.session_context is not None:
+                doc.add_next_tick_callback(lambda: view.click(x, y))
+            else:
+                view.click(x, y)
+
+        tap.add_subscriber(on_tap)
+        return pn.pane.HoloViews(plot, linked_axes=False, css_classes=["bands-plot"])
+
+    main = pn.Column(error, pn.bind(image_plot, view.param.dataset, view.param.image), below)
     return pn.Row(controls, main, sizing_mode="stretch_width")

@@ -27,8 +27,14 @@ def empty_like(el: hv.Element, x_range=None, y_range=None) -> hv.Element:
     ys = np.array([y0 + (y1 - y0) / 4, y0 + 3 * (y1 - y0) / 4])
     if isinstance(el, hv.RGB):
         z = np.zeros((2, 2), np.float32)
-        return hv.RGB((xs, ys, z, z, z, z), kdims=el.kdims, vdims=list("RGBA"))
-    return hv.Image((xs, ys, np.full((2, 2), np.nan, np.float32)), kdims=el.kdims, vdims=el.vdims)
+        return hv.RGB((xs, ys, z, z, z, z), kdims=el.kdims, vdims=list("RGBA"), label=EMPTY)
+    return hv.Image((xs, ys, np.full((2, 2), np.nan, np.float32)), kdims=el.kdims, vdims=el.vdims,
+                    label=EMPTY)
+
+
+#: Label of placeholder elements: ``raster_dmap`` stretches them over the whole image, so a layer
+#: that starts empty (labels still loading, no prediction yet) has the image's extent and zoom.
+EMPTY = "empty"
 
 
 def sample_step(x_range, y_range, shape: tuple[int, int] | None, width: int, height: int) -> int:
@@ -54,25 +60,18 @@ def strided(arr: np.ndarray, step: int) -> tuple[np.ndarray, np.ndarray, np.ndar
     return xs, ys, arr[off::step, off::step]
 
 
-def raster_dmap(fn, streams: list, key=None, shape=None, **kwargs) -> hv.DynamicMap:
+def raster_dmap(fn, streams: list, shape=None, **kwargs) -> hv.DynamicMap:
     """A DynamicMap rasterising ``fn(step)`` for the current x/y range and plot size.
 
     ``fn(step)`` returns the element sampled every ``step`` pixels (see :func:`strided`);
-    ``shape()`` gives the full image's ``(H, W)`` to choose the step. ``key()`` names the image
-    shown (data set and image id): when it changes, the view returns to the whole new image
-    instead of keeping the old image's zoom (use ``framewise=True`` so the axes follow).
+    ``shape()`` gives the full image's ``(H, W)`` to choose the step. When another image is
+    shown, call :func:`reset_view` before drawing the DynamicMap in a new pane, so it starts from
+    the whole new image rather than the old image's zoom.
     """
-    last = {"key": None}
     rxy = hv.streams.RangeXY()
 
     def callback(x_range=None, y_range=None, width=None, height=None, scale=1.0, **_):
         t0 = time.perf_counter()
-        if key is not None:
-            k = key()
-            if k != last["key"]:
-                last["key"] = k
-                x_range = y_range = None
-                rxy.update(x_range=None, y_range=None)
         w = int(width or 800)
         h = int(height or 600)
         try:
@@ -80,13 +79,24 @@ def raster_dmap(fn, streams: list, key=None, shape=None, **kwargs) -> hv.Dynamic
         except Exception:  # noqa: BLE001 - no image yet
             full = None
         el = fn(sample_step(x_range, y_range, full, w, h))
+        if el.label == EMPTY:
+            h_img, w_img = full if full else (2, 2)
+            return empty_like(el, x_range or (0.0, float(w_img)), y_range or (0.0, float(h_img)))
         try:
             out = rasterize(el, dynamic=False, x_range=x_range, y_range=y_range, width=w,
                             height=h, **kwargs)
         except (DataError, ValueError, IndexError):
             out = empty_like(el, x_range, y_range)
-        log.debug("rasterised %s %s x %s in %.3f s", type(el).__name__, x_range, y_range,
-                  time.perf_counter() - t0)
+        log.debug("rasterised %s (%s) %s x %s in %.3f s", type(el).__name__, el.label or el.group,
+                  x_range, y_range, time.perf_counter() - t0)
         return out
 
-    return hv.DynamicMap(callback, streams=[*streams, rxy, hv.streams.PlotSize()])
+    dmap = hv.DynamicMap(callback, streams=[*streams, rxy, hv.streams.PlotSize()])
+    dmap.range_stream = rxy  # type: ignore[attr-defined]
+    return dmap
+
+
+def reset_view(*dmaps: hv.DynamicMap) -> None:
+    """Forget the zoom of :func:`raster_dmap` DynamicMaps (without redrawing them)."""
+    for d in dmaps:
+        d.range_stream.reset()

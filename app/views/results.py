@@ -66,6 +66,7 @@ class ResultsView(param.Parameterized):
     tta = param.Selector(objects=[1, 2, 4, 8], default=1,
                          doc="test-time augmentation views (8 = the full dihedral group, ~8x slower)")
     version = param.Integer(default=0, doc="bumped when a prediction arrives")
+    active = param.Boolean(default=True, doc="the tab is shown (images are drawn only then)")
     progress = param.Integer(default=-1, bounds=(-1, 100), doc="prediction progress (-1: idle)")
     message = param.String(default="", doc="what the background prediction is doing")
     error = param.String(default="", doc="last error, shown in the page")

@@ -9,7 +9,7 @@ import panel as pn
 from app.jobs import readable_error
 from app.render import ERROR_COLOURS
 from app.views.bands_ui import IMAGE_OPTS, _empty_rgba
-from app.views.raster import raster_dmap, strided
+from app.views.raster import raster_dmap, reset_view, strided
 from app.views.results import ResultsView
 
 TILE = {k: v for k, v in IMAGE_OPTS.items() if k not in ("data_aspect", "frame_height")}
@@ -18,7 +18,7 @@ TILE_WIDTH = 330
 
 def _rgb_el(arr: np.ndarray | None, label: str, step: int = 1) -> hv.RGB:
     if arr is None:
-        return _empty_rgba().relabel(label)
+        return _empty_rgba()
     xs, ys, arr = strided(arr, step)
     chans = [arr[..., i] for i in range(arr.shape[-1])]
     if len(chans) == 3:
@@ -64,27 +64,28 @@ def results_layout(view: ResultsView) -> pn.viewable.Viewable:
         em = _safe(view, lambda: view.error_map(view.trial)) if view.trial is not None else None
         return _rgb_el(em, "errors", step)
 
-    def image_key():
-        return view.dataset, view.image
-
     def shape():
         return view.catalog.shape(view.dataset, view.image)
 
-    kw = dict(key=image_key, shape=shape)
-    img = raster_dmap(base, [state], **kw)
-    p1 = raster_dmap(lambda s: pred("trial", s), [state], **kw).apply.opts(alpha=view.param.alpha)
-    p2 = raster_dmap(lambda s: pred("other", s), [state], **kw).apply.opts(alpha=view.param.alpha)
-    gt = raster_dmap(truth, [state], **kw).apply.opts(alpha=view.param.alpha)
-    em = raster_dmap(errors, [state], **kw)
+    layers = [raster_dmap(base, [state], shape=shape),
+              raster_dmap(lambda s: pred("trial", s), [state], shape=shape),
+              raster_dmap(lambda s: pred("other", s), [state], shape=shape),
+              raster_dmap(truth, [state], shape=shape),
+              raster_dmap(errors, [state], shape=shape)]
+    img, em = layers[0], layers[4]
+    p1, p2, gt = (d.apply.opts(alpha=view.param.alpha) for d in layers[1:4])
     legend = " ".join(f"<span style='color:{c}'>&#9632;</span> {k}" for k, c in ERROR_COLOURS.items())
 
-    def grid(dataset, image):
+    def grid(dataset, image, active):
         # Fixed frames with the image's aspect (square pixels); rebuilt when the image changes.
+        if not active:
+            return pn.pane.Markdown("")
         try:
             h, w = view.catalog.shape(dataset, image) if image else (1, 1)
         except Exception:  # noqa: BLE001 - the error shows in the page already
             h, w = 1, 1
         fh = int(min(max(TILE_WIDTH * h / w, 160), 640))
+        reset_view(*layers)
         tile = dict(TILE, frame_width=TILE_WIDTH, frame_height=fh)
         panes = [
             pn.pane.HoloViews((img * layer).opts(hv.opts.RGB(**tile), hv.opts.Overlay(title=title)),
@@ -124,6 +125,6 @@ def results_layout(view: ResultsView) -> pn.viewable.Viewable:
                           visible=pn.bind(bool, view.param.error))
     bars = pn.pane.HoloViews(pn.bind(lambda *_: jaccard_bars(view), view.param.compare,
                                      view.studies.param.version), sizing_mode="stretch_width")
-    main = pn.Column(error, bars, pn.bind(grid, view.param.dataset, view.param.image),
+    main = pn.Column(error, bars, pn.bind(grid, view.param.dataset, view.param.image, view.param.active),
                      sizing_mode="stretch_width")
     return pn.Row(controls, main, sizing_mode="stretch_width")
