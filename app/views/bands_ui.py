@@ -167,8 +167,13 @@ def bands_layout(view: BandsView) -> pn.viewable.Viewable:
             return pn.pane.Alert(readable_error(exc), alert_type="warning")
         if reg is None:
             return pn.pane.Markdown("*Registration offsets: only for DSTL-format scenes.*", width=220)
-        return pn.Column("**Registration offsets per band group (pixels)**",
-                         pn.pane.JSON(reg, depth=3, theme="light"), width=300)
+        import pandas as pd
+
+        rows = [{"group": g, **{k: round(float(v), 3) for k, v in off.items()}}
+                for g, off in reg.items() if isinstance(off, dict)]
+        table = pd.DataFrame(rows) if rows else pd.DataFrame({"offsets": [str(reg)]})
+        return pn.Column("**Registration offsets per band group (px, on the RGB grid)**",
+                         pn.pane.DataFrame(table, index=False, width=330), width=340)
 
     below = pn.Row(
         pn.pane.HoloViews(hist.opts(width=330, height=240, tools=["hover"], framewise=True)),

@@ -101,3 +101,37 @@ def test_labels_load_in_background_then_overlay_redraws(catalog):
     v.poll()
     assert v.labels_ready == before + 1
     assert v.overlay_rgba(wait=False) is not None
+
+
+@pytest.fixture(scope="module")
+def dstl_catalog(tmp_path_factory):
+    from app.catalog import Catalog
+    from app.settings import AppSettings
+    from satseg.datasets.synth import write_synthetic_dstl
+
+    root = write_synthetic_dstl(tmp_path_factory.mktemp("dstl") / "dstl", scenes=1, size=400, seed=0)
+    return Catalog(AppSettings(data=(str(root),)))
+
+
+def test_dstl_scene_offers_indices_and_registration(dstl_catalog):
+    v = BandsView(dstl_catalog)
+    assert v.error == ""
+    bands = dstl_catalog.band_names(v.dataset, v.image)
+    assert len(bands) == 20 and (v.red, v.green, v.blue) == ("R", "G", "B")
+    indices = dstl_catalog.indices(v.dataset, v.image)
+    assert {"ndvi", "ndwi", "savi", "evi", "ndre", "ccci"} <= set(indices)
+    v.layer = "ndvi"
+    ndvi = v.layer_data("ndvi")
+    from satseg.bands import compute_index
+
+    expected = compute_index(dstl_catalog.stack(v.dataset, v.image), "ndvi").values
+    assert ndvi.shape == v.shape
+    np.testing.assert_allclose(ndvi, expected, equal_nan=True)
+    reg = v.registration()
+    assert set(reg) >= {"P", "M", "A"} and "dx_px" in reg["M"]
+    # An index in an RGB composite, e.g. NDVI as red over G and B.
+    v.mode, v.red = "RGB composite", "ndvi"
+    assert v.composite().shape == (*v.shape, 3)
+    v.click(5.5, 7.5)
+    spec = v.spectrum()
+    assert len(spec["value"]) == 20 and all(np.isfinite(spec["wavelength"]))
