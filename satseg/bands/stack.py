@@ -40,6 +40,7 @@ WV3_PAIRS: dict[str, tuple[str, tuple[str, ...], str]] = {
     "A": ("M", ("M8",), "A1"),
 }
 ROW_CHUNK = 512
+MIN_REGISTER_PX = 16
 
 
 @dataclass(frozen=True)
@@ -138,6 +139,11 @@ def _estimate_offsets(
         if moving not in files or ref_group not in offsets or ref_group not in files:
             continue
         mf, rf = files[moving], files[ref_group]
+        if min(mf.shape) < MIN_REGISTER_PX:
+            log.warning("group %s (%dx%d px) is too small to register (< %d px); it keeps the "
+                        "offset of %s", moving, *mf.shape, MIN_REGISTER_PX, ref_group)  # fmt: skip
+            offsets[moving] = offsets[ref_group]
+            continue
         # a centred window of the moving grid, and the reference resampled onto it
         y0, x0 = max(0, (mf.height - max_size) // 2), max(0, (mf.width - max_size) // 2)
         y1, x1 = min(mf.height, y0 + max_size), min(mf.width, x0 + max_size)
@@ -292,10 +298,10 @@ def build_stack(
     data = da.concatenate(parts, axis=0)
     report = {
         g: {
-            "dy_px": offs[g][0] * files[g].height,
-            "dx_px": offs[g][1] * files[g].width,
-            "dy_ref_px": offs[g][0] * files[reference].height,
-            "dx_ref_px": offs[g][1] * files[reference].width,
+            "dy_px": round(offs[g][0] * files[g].height, 4),
+            "dx_px": round(offs[g][1] * files[g].width, 4),
+            "dy_ref_px": round(offs[g][0] * files[reference].height, 4),
+            "dx_ref_px": round(offs[g][1] * files[reference].width, 4),
         }
         for g in files
     }

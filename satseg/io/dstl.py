@@ -152,12 +152,14 @@ class DstlDataset(SegDataset):
             paths, self.sensor, grid=GRIDS[key], register=self.register, offsets=known
         )
         if known is None:
+            reg = stack.attrs["registration"]
+            h, w = stack.attrs["sizes"]["RGB"]
             self._offsets[image_id] = {
-                g: (v["dy_ref_px"] / stack.attrs["sizes"]["RGB"][0],
-                    v["dx_ref_px"] / stack.attrs["sizes"]["RGB"][1])
-                for g, v in stack.attrs["registration"].items()
-            }  # fmt: skip
-            log.info("scene %s registration (RGB px): %s", image_id, stack.attrs["registration"])
+                g: (v["dy_ref_px"] / h, v["dx_ref_px"] / w) for g, v in reg.items()
+            }
+            log.info("scene %s offsets (dy, dx) in RGB px: %s", image_id, ", ".join(
+                f"{g} ({v['dy_ref_px']:+.2f}, {v['dx_ref_px']:+.2f})" for g, v in reg.items()
+            ))  # fmt: skip
         stack.attrs["image_id"] = image_id
         return stack
 
@@ -168,10 +170,10 @@ class DstlDataset(SegDataset):
         shapes = {g.name: self.group_shape(image_id, g.name) for g in self.sensor.groups}
         return {
             g: {
-                "dy_px": o[0] * shapes[g][0],
-                "dx_px": o[1] * shapes[g][1],
-                "dy_ref_px": o[0] * shapes["RGB"][0],
-                "dx_ref_px": o[1] * shapes["RGB"][1],
+                "dy_px": round(o[0] * shapes[g][0], 4),
+                "dx_px": round(o[1] * shapes[g][1], 4),
+                "dy_ref_px": round(o[0] * shapes["RGB"][0], 4),
+                "dx_ref_px": round(o[1] * shapes["RGB"][1], 4),
             }
             for g, o in self._offsets[image_id].items()
         }
