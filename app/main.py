@@ -160,6 +160,7 @@ def serve(settings: AppSettings, *, port: int = 5006, address: str = "127.0.0.1"
     log.info("stores: %s", ", ".join(settings.store_paths().values()) or "none")
     threading.Thread(target=warm_up, name="satseg-app-warm-up", daemon=True).start()
     allowed = [f"{address}:{port}", f"localhost:{port}", f"127.0.0.1:{port}", *origins]
-    pn.config.nthreads = 2  # callbacks on a thread pool: one slow plot does not freeze other sessions
+    # Callbacks run on the server's event loop, one at a time (HoloViews' plot callbacks are not
+    # thread-safe); long work (labels, predictions, searches) runs in background jobs instead.
     pn.serve({"app": lambda: create_app(settings, catalog)}, port=port, address=address,
              websocket_origin=allowed if port else "*", show=show, title=settings.title)

@@ -57,6 +57,7 @@ class BandsView(param.Parameterized):
     label_classes = param.ListSelector(default=[], objects=[], doc="classes drawn in the overlay")
     label_alpha = param.Number(default=0.45, bounds=(0.0, 1.0), doc="overlay opacity")
     labels_ready = param.Integer(default=0, doc="bumped when background labels arrive")
+    shown = param.Integer(default=0, doc="bumped once per newly shown image (a new plot)")
     pixel = param.Tuple(default=(-1, -1), length=2, doc="(row, col) of the last clicked pixel")
     error = param.String(default="", doc="last error, shown in the page")
 
@@ -123,6 +124,7 @@ class BandsView(param.Parameterized):
             if self.layer not in layers:
                 self.layer = layers[0]
             self.red, self.green, self.blue = r, g, b
+        self.shown += 1
 
     # ---------------------------------------------------------------- data
     @property

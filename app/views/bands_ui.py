@@ -183,7 +183,7 @@ def bands_layout(view: BandsView) -> pn.viewable.Viewable:
                           css_classes=["spectrum-plot"]),
         pn.bind(_registration, view.param.dataset, view.param.image),
     )
-    def image_plot(dataset, image):
+    def image_plot(_shown):
         # A new plot per image: its axes start from the whole image, not the last one's zoom.
         reset_view(single, rgb_r, labels)
         # A click selects the pixel whose spectrum is drawn (a new stream for the new plot).
@@ -201,5 +201,5 @@ def bands_layout(view: BandsView) -> pn.viewable.Viewable:
         tap.add_subscriber(on_tap)
         return pn.pane.HoloViews(plot, linked_axes=False, css_classes=["bands-plot"])
 
-    main = pn.Column(error, pn.bind(image_plot, view.param.dataset, view.param.image), below)
+    main = pn.Column(error, pn.bind(image_plot, view.param.shown), below)
     return pn.Row(controls, main, sizing_mode="stretch_width")

@@ -76,7 +76,8 @@ def results_layout(view: ResultsView) -> pn.viewable.Viewable:
     p1, p2, gt = (d.apply.opts(alpha=view.param.alpha) for d in layers[1:4])
     legend = " ".join(f"<span style='color:{c}'>&#9632;</span> {k}" for k, c in ERROR_COLOURS.items())
 
-    def grid(dataset, image, active):
+    def grid(image, active):
+        dataset = view.dataset
         # Fixed frames with the image's aspect (square pixels); rebuilt when the image changes.
         if not active:
             return pn.pane.Markdown("")
@@ -125,6 +126,6 @@ def results_layout(view: ResultsView) -> pn.viewable.Viewable:
                           visible=pn.bind(bool, view.param.error))
     bars = pn.pane.HoloViews(pn.bind(lambda *_: jaccard_bars(view), view.param.compare,
                                      view.studies.param.version), sizing_mode="stretch_width")
-    main = pn.Column(error, bars, pn.bind(grid, view.param.dataset, view.param.image, view.param.active),
+    main = pn.Column(error, bars, pn.bind(grid, view.param.image, view.param.active),
                      sizing_mode="stretch_width")
     return pn.Row(controls, main, sizing_mode="stretch_width")
