@@ -109,7 +109,7 @@ class TrialsView(param.Parameterized):
 
     def parallel(self) -> pd.DataFrame:
         """Long table for parallel coordinates: ``trial_id, axis, position, value, objective``;
-        each parameter scaled to [0, 1] (log10 scale when positive over > 2 decades)."""
+        each parameter scaled to [0, 1] (log10 scale when positive over more than a factor 20)."""
         num = self.numeric_params()
         if num.empty or not len(num.columns):
             return pd.DataFrame(columns=["trial_id", "axis", "position", "value", "objective"])
@@ -117,7 +117,7 @@ class TrialsView(param.Parameterized):
         scaled = {}
         for col in num.columns:
             v = num[col].to_numpy(dtype=float)
-            if np.all(v > 0) and np.nanmax(v) / np.nanmin(v) > 100:
+            if np.all(v > 0) and np.nanmax(v) / np.nanmin(v) > 20:
                 v = np.log10(v)
             lo, hi = np.nanmin(v), np.nanmax(v)
             scaled[col] = (v - lo) / (hi - lo) if hi > lo else np.full_like(v, 0.5)

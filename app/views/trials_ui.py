@@ -73,7 +73,7 @@ def param_plots(view: TrialsView):
     plots = []
     for col in num.columns:
         d = pd.DataFrame({col: num[col].to_numpy(), "objective": obj})
-        logx = bool(np.all(d[col] > 0) and d[col].max() / d[col].min() > 100)
+        logx = bool(np.all(d[col] > 0) and d[col].max() / d[col].min() > 20)
         plots.append(_points(view, d, col, "objective", logx=logx, title=col, responsive=True,
                              height=220, show_grid=True))
     return hv.Layout(plots).cols(3).opts(shared_axes=False)
