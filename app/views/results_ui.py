@@ -67,13 +67,16 @@ def results_layout(view: ResultsView) -> pn.viewable.Viewable:
     def shape():
         return view.catalog.shape(view.dataset, view.image)
 
-    layers = [raster_dmap(base, [state], shape=shape),
-              raster_dmap(lambda s: pred("trial", s), [state], shape=shape),
-              raster_dmap(lambda s: pred("other", s), [state], shape=shape),
-              raster_dmap(truth, [state], shape=shape),
-              raster_dmap(errors, [state], shape=shape)]
-    img, em = layers[0], layers[4]
-    p1, p2, gt = (d.apply.opts(alpha=view.param.alpha) for d in layers[1:4])
+    # One base image per pane: a DynamicMap shared by four plots would refresh all four on
+    # every pan or zoom of any one of them.
+    bases = [raster_dmap(base, [state], shape=shape) for _ in range(4)]
+    tops = [raster_dmap(lambda s: pred("trial", s), [state], shape=shape),
+            raster_dmap(lambda s: pred("other", s), [state], shape=shape),
+            raster_dmap(truth, [state], shape=shape),
+            raster_dmap(errors, [state], shape=shape)]
+    layers = bases + tops
+    p1, p2, gt = (d.apply.opts(alpha=view.param.alpha) for d in tops[:3])
+    em = tops[3]
     legend = " ".join(f"<span style='color:{c}'>&#9632;</span> {k}" for k, c in ERROR_COLOURS.items())
 
     def grid(image, active):
@@ -91,8 +94,9 @@ def results_layout(view: ResultsView) -> pn.viewable.Viewable:
         panes = [
             pn.pane.HoloViews((img * layer).opts(hv.opts.RGB(**tile), hv.opts.Overlay(title=title)),
                               linked_axes=True, sizing_mode="fixed")
-            for layer, title in ((p1, "prediction (selected trial)"), (p2, "prediction (second trial)"),
-                                 (gt, "ground truth"), (em, "error map of the class"))
+            for img, layer, title in zip(bases, (p1, p2, gt, em), (
+                "prediction (selected trial)", "prediction (second trial)", "ground truth",
+                "error map of the class"), strict=True)
         ]
         # Separate panes in one layout: Panel links their x/y ranges (pan/zoom together).
         return pn.GridBox(*panes, ncols=2, css_classes=["results-grid"])
