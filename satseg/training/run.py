@@ -181,7 +181,14 @@ class RunModel:
                 np.asarray(fn(x[i : i + batch_size]), np.float32)
                 for i in range(0, len(x), batch_size)
             ]
-            outs.append(np.concatenate(parts) if parts else np.zeros((0,), np.float32))
+            if not parts:
+                o = self.output_size
+                parts = [
+                    np.zeros(
+                        (0, o, o, 1 if self.mode == "one_vs_all" else len(self.classes)), np.float32
+                    )
+                ]
+            outs.append(np.concatenate(parts))
         return np.concatenate(outs, axis=-1)
 
     def __repr__(self) -> str:

@@ -62,6 +62,9 @@ def test_train_writes_run_folder_and_load_run_predicts(small_data, tmp_path):
     probs = run.predict_patches(np.stack([x[:32, :32], x[-32:, -32:]]))
     assert probs.shape == (2, 24, 24, len(run.classes))
     assert probs.min() >= 0.0 and probs.max() <= 1.0
+    assert run.predict_patches(np.zeros((0, 32, 32, 3))).shape == (0, 24, 24, len(run.classes))
+    with pytest.raises(ModelError, match="shaped"):
+        run.predict_patches(np.zeros((1, 16, 16, 3)))
 
     with pytest.raises(OutputError, match="already holds a run"):
         train(_cfg(), data=small_data, out_dir=run_dir, progress=False)
