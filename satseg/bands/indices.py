@@ -215,7 +215,7 @@ def add_indices(
 
 
 def _band_coords(stack: xr.DataArray) -> list[str]:
-    return [c for c, v in stack.coords.items() if v.dims == ("band",) and c != "band"]
+    return [str(c) for c, v in stack.coords.items() if v.dims == ("band",) and c != "band"]
 
 
 def _fill(dtype: np.dtype) -> Any:

@@ -9,7 +9,6 @@ chunk into whatever target the caller gives (:func:`write_stack`, ``dask.array.s
 
 from __future__ import annotations
 
-import json
 import logging
 import warnings
 from collections.abc import Mapping
@@ -159,9 +158,12 @@ def _estimate_offsets(
         rx_w = type(rx)(rx_w.matrix[:, t0:t1], rx_w.valid)
         mov_img = read_window(mf, (y0, y1), (x0, x1), [_band_index(spec, moving, mov_band)])[0]
         weights = _band_weights([apply_resampler(b, ry_w, rx_w) for b in ref_src], mov_img)
-        ref_img = sum(wt * apply_resampler(b, ry_w, rx_w) for wt, b in zip(weights, ref_src))
+        ref_img = sum(
+            wt * apply_resampler(b, ry_w, rx_w) for wt, b in zip(weights, ref_src, strict=True)
+        )
         dy, dx = register_translation(ref_img, mov_img, max_size=max_size)
-        found = (offsets[ref_group][0] + dy / mf.height, offsets[ref_group][1] + dx / mf.width)
+        oy, ox = offsets[ref_group]
+        found = (oy + dy / mf.height, ox + dx / mf.width)
         if refine and mf.height * 1.5 < rf.height:  # coarse grids (M, A); on P it drifted
             found = _refine(
                 rf, idx, offsets[ref_group], mf, mov_img, (y0, x0), found, refine, weights
@@ -213,9 +215,7 @@ def _refine(
     return refine_offset(ref, (s0, t0), rf.shape, ref_offset, mov, (y0, x0), mf.shape, start)
 
 
-def _group_block(
-    gf: GroupFile, ry: Any, rx: Any, r0: int, r1: int, count: int
-) -> np.ndarray:
+def _group_block(gf: GroupFile, ry: Any, rx: Any, r0: int, r1: int, count: int) -> np.ndarray:
     sub = type(ry)(ry.matrix[r0:r1], ry.valid[r0:r1])
     s0, s1 = sub.src_range(0, r1 - r0)
     if s1 <= s0:
@@ -257,9 +257,9 @@ def build_stack(
     unknown = sorted(set(paths) - set(names))
     if unknown:
         raise ConfigError(f"groups {unknown} are not in sensor {sensor.name!r} (groups {names})")
-    for g in (reference, grid):
-        if g not in paths:
-            raise ConfigError(f"group {g!r} has no raster; given: {sorted(paths)}")
+    for need in (reference, grid):
+        if need not in paths:
+            raise ConfigError(f"group {need!r} has no raster; given: {sorted(paths)}")
     if row_chunk < 16:
         raise ConfigError(f"row_chunk={row_chunk}: give at least 16 rows")
     files = {
@@ -269,8 +269,12 @@ def build_stack(
     }
     if pairs is None:
         pairs = WV3_PAIRS if sensor.name == WORLDVIEW3.name else {}
+    offs: dict[str, tuple[float, float]]
     if offsets is not None:
-        offs = {g: tuple(map(float, offsets.get(g, (0.0, 0.0)))) for g in files}
+        offs = {}
+        for key in files:
+            oy, ox = offsets.get(key, (0.0, 0.0))
+            offs[key] = (float(oy), float(ox))
     elif register:
         offs = _estimate_offsets(files, sensor, reference, pairs, max_register_size, refine)
     else:
@@ -278,7 +282,11 @@ def build_stack(
     offs = {g: offs.get(g, (0.0, 0.0)) for g in files}
     out_h, out_w = files[grid].shape
     tgt = offs[grid]
-    parts, band_names, wl, grp, maxv = [], [], [], [], []
+    parts: list[Any] = []
+    band_names: list[str] = []
+    wl: list[float] = []
+    grp: list[str] = []
+    maxv: list[float] = []
     for g in sensor.groups:
         if g.name not in files:
             continue

@@ -84,7 +84,7 @@ def _write_tiff(stack: xr.DataArray, path: Path) -> None:
     profile: dict[str, Any] = dict(
         driver="GTiff", count=n, height=h, width=w, dtype="float32", nodata=np.nan,
         tiled=True, blockxsize=256, blockysize=256, compress="deflate", predictor=3,
-        interleave="band", BIGTIFF="IF_SAFER",
+        interleave="band", BIGTIFF="IF_SAFER", NUM_THREADS="ALL_CPUS",
     )  # fmt: skip
     if h < 256 or w < 256:
         profile.update(tiled=False, blockxsize=None, blockysize=None)
@@ -92,7 +92,7 @@ def _write_tiff(stack: xr.DataArray, path: Path) -> None:
     rio = getattr(stack, "rio", None)
     try:
         crs = rio.crs if rio is not None else None
-        if crs is not None:
+        if rio is not None and crs is not None:
             profile.update(crs=crs, transform=rio.transform())
     except Exception:  # no rioxarray metadata on this stack
         pass
@@ -102,11 +102,11 @@ def _write_tiff(stack: xr.DataArray, path: Path) -> None:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", rasterio.errors.NotGeoreferencedWarning)
             with rasterio.open(path, "w", **profile) as dst:
-                da.store(data.astype(np.float32), _TiffTarget(dst), lock=False)
+                da.store(data.astype(np.float32), _TiffTarget(dst), lock=False)  # type: ignore[arg-type]
                 for i, name in enumerate(names, start=1):
                     dst.set_band_description(i, name)
                     tags = {
-                        c: str(stack.coords[c].values[i - 1])
+                        str(c): str(stack.coords[c].values[i - 1])
                         for c, v in stack.coords.items()
                         if v.dims == ("band",) and c != "band"
                     }
@@ -161,17 +161,21 @@ def _maybe_json(v: Any) -> Any:
 def _open_tiff(path: Path, chunks: dict[str, int] | None) -> xr.DataArray:
     import rasterio
     import rioxarray
+    import xarray as xr
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", rasterio.errors.NotGeoreferencedWarning)
         try:
-            arr = rioxarray.open_rasterio(path, chunks=chunks or {"band": 1, "y": 1024, "x": -1})
+            opened = rioxarray.open_rasterio(path, chunks=chunks or {"band": 1, "y": 1024, "x": -1})
             with rasterio.open(path) as src:
                 names = [d or f"b{i + 1}" for i, d in enumerate(src.descriptions)]
                 band_tags = [src.tags(i + 1) for i in range(src.count)]
                 attrs = json.loads(src.tags().get("satseg_attrs", "{}"))
         except rasterio.errors.RasterioIOError as exc:
             raise RasterReadError(f"cannot open GeoTIFF stack {path}: {exc}") from None
+    if not isinstance(opened, xr.DataArray):
+        raise RasterReadError(f"{path} holds subdatasets, not one band stack")
+    arr = opened
     coords: dict[str, Any] = {"band": names}
     for key in band_tags[0] if band_tags else {}:
         vals = [t.get(key, "") for t in band_tags]

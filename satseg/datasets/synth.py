@@ -66,7 +66,7 @@ def spectra() -> np.ndarray:
 def _scene_geometry(h: int, w: int, rng: np.random.Generator) -> dict[int, Any]:
     """``{class_id: MultiPolygon}`` in RGB pixel coordinates; some classes may be empty."""
     from shapely import affinity
-    from shapely.geometry import LineString, MultiPolygon, Point, Polygon, box
+    from shapely.geometry import LineString, MultiPolygon, Point, box
     from shapely.ops import unary_union
 
     s = min(h, w) / 800.0
@@ -93,7 +93,8 @@ def _scene_geometry(h: int, w: int, rng: np.random.Generator) -> dict[int, Any]:
     geo[3] = road
     track = LineString([(u(0, w), 0), (u(0, w), h * 0.5), (u(0, w), h)]).buffer(3 * s)
     geo[4] = track.difference(road)
-    buildings, misc = [], []
+    buildings: list[Any] = []
+    misc: list[Any] = []
     while len(buildings) < 12:
         x0, y0 = u(0, w - 60 * s), u(0, h - 60 * s)
         bw, bh = u(20, 55) * s, u(20, 55) * s
@@ -108,7 +109,8 @@ def _scene_geometry(h: int, w: int, rng: np.random.Generator) -> dict[int, Any]:
         misc.append(box(x0, y0, x0 + u(5, 14) * s, y0 + u(5, 14) * s))
     geo[1] = unary_union(buildings)
     geo[2] = unary_union(misc).difference(geo[1])
-    cars_l, cars_s = [], []
+    cars_l: list[Any] = []
+    cars_s: list[Any] = []
     for line in roads:
         for t in rng.uniform(0.05, 0.95, 6):
             p = line.interpolate(t, normalized=True)
@@ -192,9 +194,7 @@ def scene_id(k: int) -> str:
     return f"{6010 + 10 * (k // 25)}_{k % 25 // 5}_{k % 5}"
 
 
-def write_synthetic_dstl(
-    out: str | Path, scenes: int = 1, size: int = 800, seed: int = 0
-) -> Path:
+def write_synthetic_dstl(out: str | Path, scenes: int = 1, size: int = 800, seed: int = 0) -> Path:
     """Write ``scenes`` synthetic scenes in the DSTL layout under ``out``; returns ``out``.
 
     ``size`` is the RGB height in px (width about ``size * 3396 / 3349``; ``size=3349`` gives

@@ -21,8 +21,11 @@ def stack_of(sensor: str, values: dict[str, float], shape=(2, 3)) -> xr.DataArra
     return xr.DataArray(
         data,
         dims=("band", "y", "x"),
-        coords={"band": names, "wavelength": ("band", [b.wavelength for b in spec.bands]),
-                "max_value": ("band", maxv)},  # fmt: skip
+        coords={
+            "band": names,
+            "wavelength": ("band", [b.wavelength for b in spec.bands]),
+            "max_value": ("band", maxv),
+        },  # fmt: skip
     )
 
 

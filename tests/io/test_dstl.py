@@ -47,7 +47,9 @@ def test_load_image_and_labels_line_up(dstl):
     assert labels.masks.shape == (10, stack.sizes["y"], stack.sizes["x"])
     assert labels.masks.dtype == np.uint8 and set(np.unique(labels.masks)) <= {0, 1}
     # vegetation is bright in NIR (M7) and dark in red: labels sit on the right pixels
-    ndvi = ((stack.sel(band="M7") - stack.sel(band="R")) / (stack.sel(band="M7") + stack.sel(band="R"))).values
+    ndvi = (
+        (stack.sel(band="M7") - stack.sel(band="R")) / (stack.sel(band="M7") + stack.sel(band="R"))
+    ).values
     crops = labels.masks[5].astype(bool) & ~labels.masks[[0, 2, 3]].any(axis=0)
     road = labels.masks[2].astype(bool)
     assert np.nanmean(ndvi[crops]) > 0.5 > np.nanmean(ndvi[road])
@@ -105,7 +107,10 @@ def test_missing_raster(dstl, tmp_path):
     root = copy(dstl, tmp_path)
     (root / "sixteen_band" / "6010_0_0_M.tif").unlink()
     ds = open_dataset(root)
-    with pytest.raises(MissingFileError, match="scene '6010_0_0' has no M band: expected sixteen_band/6010_0_0_M.tif"):
+    with pytest.raises(
+        MissingFileError,
+        match="scene '6010_0_0' has no M band: expected sixteen_band/6010_0_0_M.tif",
+    ):
         ds.load_image("6010_0_0")
 
 

@@ -86,7 +86,9 @@ def test_grid_sizes_and_wkt_csv(tmp_path):
 
 def test_submission_has_every_id_and_class(tmp_path):
     poly = mask_to_wkt(polygons_to_mask(box(5, 5, 30, 30), (50, 50)), XMAX, YMIN)
-    out = write_submission(tmp_path / "sub.csv", {"6120_2_2": {1: poly}}, ids=["6120_2_2", "6010_1_1"])
+    out = write_submission(
+        tmp_path / "sub.csv", {"6120_2_2": {1: poly}}, ids=["6120_2_2", "6010_1_1"]
+    )
     rows = list(csv.reader(out.open()))
     assert rows[0] == ["ImageId", "ClassType", "MultipolygonWKT"] and len(rows) == 21
     assert rows[1] == ["6010_1_1", "1", "MULTIPOLYGON EMPTY"]
