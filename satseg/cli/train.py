@@ -5,6 +5,8 @@
     satseg train --out runs/first                         # bundled sample, default config
     satseg train --data /data/dstl --config train.yaml --out runs/dstl --val-ids 6120_2_2,6110_1_2
     satseg train --out runs/dstl --resume                 # continue an interrupted run
+    satseg train --data /data/dubai-aerial --manifest docs/examples/dubai-aerial.satseg.yaml \
+        --out runs/dubai
     satseg train --print-config default > my.yaml         # start a config from a bundled one
 """
 
@@ -19,6 +21,11 @@ def register(parser: argparse.ArgumentParser) -> None:
         "--data",
         default="sample",
         help="data set: a DSTL folder, a folder with satseg.yaml, or 'sample' (default)",
+    )
+    parser.add_argument(
+        "--manifest",
+        default=None,
+        help="a satseg.yaml manifest kept outside the --data folder (docs/manifest.md)",
     )
     parser.add_argument(
         "--config",
@@ -94,9 +101,14 @@ def run(args: argparse.Namespace) -> int:
     if cfg is not None and args.set:
         cfg = cfg.updated(_overrides(args.set))
     val_ids = [v.strip() for v in args.val_ids.split(",") if v.strip()] if args.val_ids else None
+    data: object = args.data
+    if args.manifest:
+        from satseg.io import open_dataset
+
+        data = open_dataset(args.data, manifest=args.manifest)
     result = train(
         cfg,
-        data=args.data,
+        data=data,  # type: ignore[arg-type]
         out_dir=args.out,
         progress=not args.no_progress,
         resume=args.resume,

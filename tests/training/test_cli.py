@@ -21,6 +21,10 @@ def test_print_config_and_usage_errors(capsys, tmp_path):
     assert main(["train", "--config", str(bad), "--out", str(tmp_path / "r")]) == 2
     assert "training.epochs" in capsys.readouterr().err
     assert main(["train", "--out", str(tmp_path / "r"), "--set", "epochs=2"]) == 2
+    assert (
+        main(["train", "--out", str(tmp_path / "r"), "--manifest", str(tmp_path / "no.yaml")]) == 2
+    )
+    assert "no.yaml" in capsys.readouterr().err
     assert not (tmp_path / "r").exists()
 
 
