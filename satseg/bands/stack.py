@@ -58,9 +58,28 @@ class GroupFile:
         return self.height, self.width
 
 
+_QUIET = False
+
+
+def _quiet_georef() -> None:
+    """Silence rasterio's NotGeoreferencedWarning (DSTL rasters have no geotransform by design).
+
+    Installed once as a process-wide filter for that one category: ``catch_warnings`` is not
+    thread-safe, and windows are read from dask worker threads.
+    """
+    global _QUIET
+    if not _QUIET:
+        from rasterio.errors import NotGeoreferencedWarning
+
+        warnings.filterwarnings("ignore", category=NotGeoreferencedWarning)
+        _QUIET = True
+
+
 def _open(path: Path) -> Any:
     import rasterio
     from rasterio.errors import RasterioIOError
+
+    _quiet_georef()
 
     try:
         return rasterio.open(path)
@@ -72,15 +91,11 @@ def _open(path: Path) -> Any:
 
 def group_file(name: str, path: str | Path, expected_bands: int) -> GroupFile:
     """Check that ``path`` exists, opens and has ``expected_bands`` bands."""
-    from rasterio.errors import NotGeoreferencedWarning
-
     path = Path(path)
     if not path.is_file():
         raise MissingFileError(f"band group {name}: raster {path} does not exist")
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", NotGeoreferencedWarning)
-        with _open(path) as src:
-            gf = GroupFile(name, path, src.count, src.height, src.width, src.nodata)
+    with _open(path) as src:
+        gf = GroupFile(name, path, src.count, src.height, src.width, src.nodata)
     if gf.count != expected_bands:
         raise BandMismatchError(
             f"band group {name}: {path} has {gf.count} band(s), expected {expected_bands}; "
@@ -93,29 +108,24 @@ def read_window(
     gf: GroupFile, rows: tuple[int, int], cols: tuple[int, int] | None = None, bands=None
 ) -> np.ndarray:
     """Bands (1-based list, default all) of ``rows``/``cols`` as float32; nodata/NaN/inf -> NaN."""
-    from rasterio.errors import NotGeoreferencedWarning
     from rasterio.windows import Window
 
     c0, c1 = cols if cols is not None else (0, gf.width)
     win = Window(c0, rows[0], c1 - c0, rows[1] - rows[0])
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", NotGeoreferencedWarning)
-            with _open(gf.path) as src:
-                arr = src.read(bands, window=win).astype(np.float32, copy=False)
+        with _open(gf.path) as src:
+            arr = src.read(bands, window=win).astype(np.float32, copy=False)
     except RasterReadError:
         raise
     except Exception as exc:  # a corrupt strip surfaces only on read
         raise RasterReadError(f"cannot decode {gf.path} rows {rows}: {exc}") from None
-    if gf.nodata is not None and np.isfinite(gf.nodata):
-        arr[arr == np.float32(gf.nodata)] = np.nan
     bad = ~np.isfinite(arr)
     if bad.any():
-        n = int(bad.sum() - np.isnan(arr).sum()) if gf.nodata is not None else int(bad.sum())
-        if n:
-            log.warning("%s has %d NaN/inf pixels in rows %s; they are NaN in the stack",
-                        gf.path, n, rows)  # fmt: skip
+        log.warning("%s has %d NaN/inf pixels in rows %s; they are NaN in the stack",
+                    gf.path, int(bad.sum()), rows)  # fmt: skip
         arr[bad] = np.nan
+    if gf.nodata is not None and np.isfinite(gf.nodata):
+        arr[arr == np.float32(gf.nodata)] = np.nan
     return arr
 
 
@@ -162,6 +172,11 @@ def _estimate_offsets(
             wt * apply_resampler(b, ry_w, rx_w) for wt, b in zip(weights, ref_src, strict=True)
         )
         dy, dx = register_translation(ref_img, mov_img, max_size=max_size)
+        limit = 0.1 * min(mov_img.shape)
+        if max(abs(dy), abs(dx)) > limit:
+            log.warning("group %s: offset (%.2f, %.2f) px is over 10%% of the %dx%d window; "
+                        "registration may have failed (featureless scene?)", moving, dy, dx,
+                        *mov_img.shape)  # fmt: skip
         oy, ox = offsets[ref_group]
         found = (oy + dy / mf.height, ox + dx / mf.width)
         if refine and mf.height * 1.5 < rf.height:  # coarse grids (M, A); on P it drifted
