@@ -130,7 +130,7 @@ def bands_layout(view: BandsView) -> pn.viewable.Viewable:
     single = raster_dmap(lambda step: _single(view, _empty_image(), step), [params], shape=shape)
     rgb_r = raster_dmap(lambda step: _rgb(view, _empty_rgba(), step), [params], shape=shape)
     labels = raster_dmap(lambda step: _labels(view, _empty_rgba(), step), [label_params], shape=shape)
-    shaded = single.apply.opts(cmap=view.param.cmap, colorbar=True)
+    shaded = single.apply.opts(cmap=view.param.cmap, colorbar=True, clabel=view.param.layer)
     lab_r = labels.apply.opts(alpha=view.param.label_alpha)
     plot = (shaded * rgb_r * lab_r).opts(hv.opts.Image(**IMAGE_OPTS), hv.opts.RGB(**IMAGE_OPTS))
 
