@@ -14,9 +14,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from satseg.errors import DataError
-
 from app.settings import AppSettings
+from satseg.errors import DataError
 
 if TYPE_CHECKING:  # pragma: no cover
     import xarray as xr

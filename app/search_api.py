@@ -12,10 +12,9 @@ import re
 import threading
 from typing import Any
 
-from satseg.errors import SpaceError
-
 from app.jobs import Job
 from app.spacefields import Field, dict_from_fields, dump_yaml, fields_from_dict
+from satseg.errors import SpaceError
 
 log = logging.getLogger("satseg.app.search")
 

@@ -5,9 +5,11 @@ from __future__ import annotations
 import holoviews as hv
 import numpy as np
 import panel as pn
+
 from app.jobs import readable_error
 from app.views.bands import BandsView, _coords
 from app.views.raster import EMPTY, raster_dmap, reset_view, strided
+
 
 def _fast_ranges(plot, element) -> None:
     """Bokeh reports a zoom to the server only when its level-of-detail mode ends, 500 ms after
