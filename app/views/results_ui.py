@@ -67,14 +67,13 @@ def results_layout(view: ResultsView) -> pn.viewable.Viewable:
     def shape():
         return view.catalog.shape(view.dataset, view.image)
 
-    # One base image per pane: a DynamicMap shared by four plots would refresh all four on
-    # every pan or zoom of any one of them.
-    bases = [raster_dmap(base, [state], shape=shape) for _ in range(4)]
+    # One base image shared by the four panes (their axes are linked: a pan redraws all four).
+    bases = [raster_dmap(base, [state], shape=shape)] * 4
     tops = [raster_dmap(lambda s: pred("trial", s), [state], shape=shape),
             raster_dmap(lambda s: pred("other", s), [state], shape=shape),
             raster_dmap(truth, [state], shape=shape),
             raster_dmap(errors, [state], shape=shape)]
-    layers = bases + tops
+    layers = bases[:1] + tops
     p1, p2, gt = (d.apply.opts(alpha=view.param.alpha) for d in tops[:3])
     em = tops[3]
     legend = " ".join(f"<span style='color:{c}'>&#9632;</span> {k}" for k, c in ERROR_COLOURS.items())
