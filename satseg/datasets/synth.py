@@ -159,20 +159,24 @@ def _render_group(
     H, W = rgb_shape
     h, w = shape
     sy, sx = H / h / ss, W / w / ss
-    transform = Affine(sx, 0, offset[1], 0, sy, offset[0])
     shapes = [(g, c) for c in PAINT_ORDER if not (g := geo[c]).is_empty]
-    cls = rasterize(shapes, out_shape=(h * ss, w * ss), transform=transform, fill=0, dtype="uint8")
-    ys = (np.arange(h * ss) + 0.5) * sy + offset[0]
     xs = (np.arange(w * ss) + 0.5) * sx + offset[1]
-    tex = 1.0 + 0.12 * _texture(ys, xs, tex_seed)
-    refl = spectra()[:, bands]
+    refl = spectra()[:, bands].astype(np.float32)
     out = np.empty((len(bands), h, w), np.uint16)
-    for i in range(len(bands)):
-        img = refl[cls, i].astype(np.float32) * tex
-        if ss > 1:
-            img = img.reshape(h, ss, w, ss).mean(axis=(1, 3))
-        img = img * (1 + rng.normal(0, 0.01, img.shape).astype(np.float32))
-        out[i] = np.clip(np.rint(img * max_value), 0, max_value).astype(np.uint16)
+    strip = max(1, (1 << 22) // (w * ss * ss))  # output rows per strip: ~4 M supersamples
+    for r0 in range(0, h, strip):
+        r1 = min(h, r0 + strip)
+        y0 = r0 * ss * sy + offset[0]
+        transform = Affine(sx, 0, offset[1], 0, sy, y0)
+        cls = rasterize(
+            shapes, out_shape=((r1 - r0) * ss, w * ss), transform=transform, fill=0, dtype="uint8"
+        )
+        ys = (np.arange(r0 * ss, r1 * ss) + 0.5) * sy + offset[0]
+        tex = 1.0 + 0.12 * _texture(ys, xs, tex_seed)
+        for i in range(len(bands)):
+            img = (refl[cls, i] * tex).reshape(r1 - r0, ss, w, ss).mean(axis=(1, 3))
+            img *= 1 + rng.normal(0, 0.01, img.shape).astype(np.float32)
+            out[i, r0:r1] = np.clip(np.rint(img * max_value), 0, max_value).astype(np.uint16)
     return out
 
 
