@@ -117,7 +117,8 @@ class Dashboard(param.Parameterized):
             shown = tabs.active == results_tab
             if shown and self.results.dataset != self.bands.dataset:
                 self.results.dataset = self.bands.dataset
-            self.results.active = shown
+            # Drawn while hidden too (built right after page load, like the other tabs).
+            self.results.active = True
 
         self.bands.param.watch(follow, "dataset")
         tabs.param.watch(follow, "active")
