@@ -1,0 +1,44 @@
+"""``python -m satseg.search._child FD``: runs one trial in a fresh process (see worker.py).
+
+Reads the task from stdin (one length-prefixed message), then watches stdin for ``stop`` lines
+(the parent's cooperative stop); sends epoch rows and the outcome on file descriptor FD.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import threading
+
+
+def main(argv: list[str]) -> int:
+    from satseg.search.worker import TrialContext, read_msg, run_objective, write_msg
+
+    out = os.fdopen(int(argv[0]), "wb")
+    msg = read_msg(sys.stdin.buffer)
+    if msg is None:
+        return 2
+    task = msg["task"]
+    lock = threading.Lock()
+
+    def send(m):
+        with lock:
+            write_msg(out, m)
+
+    ctx = TrialContext(task, None, send, None)
+
+    def watch_stdin() -> None:
+        for line in sys.stdin.buffer:
+            if line.strip() == b"stop":
+                ctx.stop("requested")
+        ctx.stop("parent gone")  # stdin closed: the worker went away
+
+    threading.Thread(target=watch_stdin, daemon=True).start()
+    outcome = run_objective(task, ctx)
+    send({"kind": "result", "outcome": outcome})
+    out.close()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

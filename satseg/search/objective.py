@@ -1,0 +1,123 @@
+"""The satseg objective: train one model per trial and return its validation Jaccard.
+
+``SatsegObjective(params, ctx)`` turns the flat trial parameters (``model.depth``, ...) into a
+``TrainConfig``, trains with :func:`satseg.training.train` on the study's fixed validation images
+(``val_ids``, chosen once per study and never used for anything else; ``exclude_ids``, a test
+set, are never loaded), reports every epoch to the driver and stops when asked (``ctx``), and
+writes a prediction preview PNG of one validation image next to the run folder's model.
+"""
+
+from __future__ import annotations
+
+import copy
+import logging
+import shutil
+import tempfile
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+log = logging.getLogger("satseg.search.objective")
+
+
+class SubsetDataset:
+    """A data set without some images (held-out test ids): every other attribute delegates."""
+
+    def __init__(self, ds: Any, exclude: Sequence[str]):
+        self._ds, self._exclude = ds, set(exclude)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._ds, name)
+
+    def ids(self) -> list[str]:
+        return [i for i in self._ds.ids() if i not in self._exclude]
+
+    def labelled_ids(self) -> list[str]:
+        return [i for i in self._ds.labelled_ids() if i not in self._exclude]
+
+
+def open_search_data(data: Any, exclude_ids: Sequence[str] = ()) -> Any:
+    from satseg.training.prepare import open_data
+
+    ds = open_data(data)
+    return SubsetDataset(ds, exclude_ids) if exclude_ids else ds
+
+
+def choose_val_ids(data: Any, *, classes: Sequence[str] | None = None, seed: int = 0,
+                   exclude_ids: Sequence[str] = (), val_fraction: float = 0.2) -> list[str]:
+    """The study's validation images: the training split rule (by scene/folder group, every class
+    present where possible) applied once, then fixed for every trial."""
+    import numpy as np
+
+    from satseg.data.split import split_ids
+    from satseg.training.prepare import select_classes
+
+    ds = open_search_data(data, exclude_ids)
+    idx = select_classes(ds, list(classes) if classes else None)
+    pixels = {}
+    for i in ds.labelled_ids():
+        masks = ds.load_labels(i).masks
+        pixels[i] = np.asarray([int(masks[k].sum()) for k in idx])
+    split = split_ids(pixels, val_fraction=val_fraction, seed=seed, kind=ds.kind, by="group")
+    return list(split.val)
+
+
+def _merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
+    out = copy.deepcopy(base)
+    for sec, vals in over.items():
+        out.setdefault(sec, {}).update(vals)
+    return out
+
+
+@dataclass
+class SatsegObjective:
+    """Picklable objective for :func:`satseg.search.run_search` (see the module doc)."""
+
+    data: str
+    runs_dir: str
+    val_ids: tuple[str, ...]
+    classes: tuple[str, ...] | None = None
+    exclude_ids: tuple[str, ...] = ()
+    base: dict[str, Any] = field(default_factory=dict)
+    preview: bool = True
+
+    def config(self, params: dict[str, Any]):
+        """The TrainConfig of a trial (ConfigError for an invalid combination)."""
+        from satseg.search.fields import nested
+        from satseg.training import TrainConfig
+
+        d = _merge(self.base, nested(params))
+        d.setdefault("data", {})
+        d["data"]["classes"] = list(self.classes) if self.classes else None
+        d["data"]["val_ids"] = list(self.val_ids)
+        return TrainConfig.from_dict(d)
+
+    def __call__(self, params: dict[str, Any], ctx: Any = None) -> dict[str, Any]:
+        from satseg.training import train
+
+        cfg = self.config(params)
+        if ctx is not None:
+            run_dir = Path(self.runs_dir) / f"trial-{int(ctx.trial_id):04d}"
+            if run_dir.exists():  # a retry after the worker died: start over
+                shutil.rmtree(run_dir)
+        else:
+            run_dir = Path(tempfile.mkdtemp(prefix="satseg-trial-"))
+            shutil.rmtree(run_dir)
+        ds = open_search_data(self.data, self.exclude_ids)
+        res = train(cfg, data=ds, out_dir=run_dir, progress=False,
+                    callbacks=(ctx,) if ctx is not None else (), stop_flag=ctx,
+                    val_ids=list(self.val_ids))
+        out: dict[str, Any] = {
+            "objective": res.val_jaccard, "per_class": dict(res.per_class),
+            "history": list(res.history), "artifacts": {"run_dir": str(run_dir)},
+        }
+        if self.preview and res.val_jaccard == res.val_jaccard:  # not NaN: a model exists
+            try:
+                from satseg.search.preview import write_preview
+
+                out["artifacts"]["preview"] = str(
+                    write_preview(run_dir, ds, self.val_ids[0], run_dir / "preview.png"))
+            except Exception as exc:  # noqa: BLE001 - the trial's result stands without it
+                log.warning("no preview for %s: %s", run_dir, exc)
+        return out

@@ -1,0 +1,418 @@
+"""``run_search``: the asynchronous ask/tell loop that keeps N trials running on dask.
+
+The driver asks hyperopt for one suggestion whenever a worker slot is free, submits the trial
+(:func:`satseg.search.worker.execute_trial`), and tells hyperopt each result as soon as its
+future completes; every step is written to the study store first, so a killed driver loses no
+finished trial (``resume`` rebuilds hyperopt's history from the store). Worker messages (trial
+started, epoch rows) arrive as dask events; the study state in the store is read twice a
+second: ``paused`` starts nothing new, ``stopping`` asks running trials to stop and ends.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import shutil
+import statistics
+import time
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from satseg.search.hyper import HyperoptState
+from satseg.search.settings import SearchSettings
+from satseg.search.setup import prepare_study
+from satseg.search.store import StudyStore
+from satseg.search.worker import TrialTask, execute_trial
+
+log = logging.getLogger("satseg.search.runner")
+STATE_POLL_S = 0.5
+STOP_GRACE_S = 120.0
+
+
+@dataclass
+class SearchResult:
+    """What :func:`run_search` returns."""
+
+    study: str
+    state: str
+    n_ok: int
+    n_failed: int
+    n_pruned: int
+    best: dict[str, Any] | None
+    store: str
+    counts: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def best_objective(self) -> float | None:
+        return None if self.best is None else self.best.get("objective")
+
+
+@dataclass
+class _Running:
+    future: Any
+    params: dict[str, Any]
+    stop_event: str
+    submitted: float
+    started: float | None = None
+    attempts: int = 0
+    stop_sent: bool = False
+
+
+def _settings_from(arg: Any, kw: dict[str, Any]) -> SearchSettings:
+    """Accept ``run_search(settings)``, ``run_search(space, study=..., store=StudyStore, ...)``."""
+    aliases = {"max_evals": "n_trials", "parallel": "parallelism", "timeout": "time_limit"}
+    kw = {aliases.get(k, k): v for k, v in kw.items()}
+    if isinstance(kw.get("store"), StudyStore):
+        kw["store"] = str(kw["store"].path)
+    if isinstance(arg, SearchSettings):
+        return arg.replace(**kw) if kw else arg
+    if arg is not None:
+        kw["space"] = arg
+    return SearchSettings(**kw)
+
+
+def run_search(settings: Any = None, *, progress: Any = False, **kw: Any) -> SearchResult:
+    """Run (or resume) one study to ``n_trials`` finished trials; blocks until done, stopped
+    or early-stopped. ``settings``: a :class:`SearchSettings`, or a space with keyword
+    settings. ``progress``: True for a terminal bar, or a callable given a status dict."""
+    s = _settings_from(settings, kw)
+    return _Driver(s, progress).run()
+
+
+class _Driver:
+    def __init__(self, s: SearchSettings, progress: Any):
+        self.s = s
+        self.progress = progress
+        self.events: queue.Queue = queue.Queue()
+        self.running: dict[int, _Running] = {}
+        self.pruned: set[int] = set()
+        self.curves: dict[int, dict[tuple, float]] = {}  # finished trials' epoch values
+        self.sign = 1.0 if s.direction == "maximize" else -1.0
+        self.best: float | None = None
+        self.since_best = 0
+        self.bar = None
+
+    # ------------------------------------------------------------------ setup
+    def run(self) -> SearchResult:
+        from satseg.search.cluster import close, connect
+
+        self.store, self.space, self.version, self.objective, s = prepare_study(self.s)
+        self.s = s
+        self.hyper = HyperoptState(self.space, s.algo, s.startup_trials, s.seed, s.direction)
+        self._load_history()
+        self.topic = f"satseg-{uuid.uuid4().hex[:12]}"
+        client, cluster = connect(s.scheduler, s.parallelism, tls=s.tls)
+        self.client = client
+        state = "failed"
+        try:
+            client.subscribe_topic(self.topic, lambda ev: self.events.put(ev[1]))
+            self.store.set_study_state(s.study, "running")
+            self._open_bar()
+            state = self._loop()
+        except KeyboardInterrupt:
+            self._abandon("the search was interrupted (Ctrl-C)")
+            self.store.set_study_state(s.study, "stopped")
+            raise
+        except BaseException:
+            self._abandon("the search driver failed")
+            self.store.set_study_state(s.study, "failed")
+            raise
+        finally:
+            if self.bar is not None:
+                self.bar.close()
+            try:
+                client.unsubscribe_topic(self.topic)
+            except Exception:  # noqa: BLE001
+                pass
+            close(client, cluster)
+        self.store.set_study_state(s.study, state)
+        return self._result(state)
+
+    def _load_history(self) -> None:
+        """Finished trials of the store: into hyperopt (when inside the space) and the
+        pruning reference curves."""
+        n_in, n_out = 0, 0
+        for r in self.store.trial_rows(self.s.study):
+            if r["status"] in ("running", "queued"):
+                self.store.update_trial(self.s.study, r["trial_id"], status="lost",
+                                        error="the search driver stopped while it ran")
+                continue
+            if r["status"] not in ("ok", "pruned") or r["objective"] is None:
+                continue
+            vals = self.space.vals_from_params(r["params"])
+            if vals is None:
+                n_out += 1
+            else:
+                self.hyper.add(r["trial_id"], vals, r["objective"])
+                n_in += 1
+            if r["status"] == "ok":
+                self._note_best(r["objective"])
+        if self.s.prune:
+            for r in self.store.trial_rows(self.s.study):
+                if r["status"] == "ok":
+                    hist = self.store.trial(self.s.study, r["trial_id"])["history"]
+                    self.curves[r["trial_id"]] = self._curve(hist)
+        if n_in or n_out:
+            log.info("study %s: %d finished trial(s) inform the search, %d lie outside the "
+                     "current space", self.s.study, n_in, n_out)
+
+    # ------------------------------------------------------------------ the loop
+    def _counts(self) -> dict[str, int]:
+        out: dict[str, int] = {}
+        for r in self.store.trial_rows(self.s.study):
+            out[r["status"]] = out.get(r["status"], 0) + 1
+        return out
+
+    def _n_done(self) -> int:
+        c = self._counts()
+        return c.get("ok", 0) + c.get("fail", 0) + c.get("pruned", 0)
+
+    def _loop(self) -> str:
+        from distributed import wait
+
+        s = self.s
+        self.done = self._n_done()
+        next_state_check, state, ended = 0.0, "running", None
+        while True:
+            now = time.monotonic()
+            if now >= next_state_check:
+                state = self.store.study_state(s.study)
+                next_state_check = now + STATE_POLL_S
+                if state == "stopping":
+                    self._stop_all()
+                    return "stopped"
+            self._drain_events()
+            self._collect()
+            self._check_time_limits()
+            done = self.done
+            if ended is None and s.early_stop and self.since_best >= s.early_stop:
+                ended = "finished"
+                log.info("study %s: no improvement in %d trials; stopping early", s.study,
+                         s.early_stop)
+            if ended is None and state != "paused":
+                while len(self.running) < s.parallelism and done + len(self.running) < s.n_trials:
+                    self._submit()
+                    done = self.done
+            if not self.running and (ended or done >= s.n_trials):
+                return "finished"
+            self._update_bar(done, state)
+            futures = [r.future for r in self.running.values()]
+            if futures:
+                try:
+                    wait(futures, timeout=0.25, return_when="FIRST_COMPLETED")
+                except TimeoutError:
+                    pass
+            else:
+                time.sleep(0.25)
+
+    def _submit(self) -> None:
+        s = self.s
+        tid = self.store.next_trial_id(s.study)
+        params, vals = self.hyper.ask(tid)
+        self.store.add_trial(s.study, tid, params, vals=vals, space_version=self.version)
+        isolate = s.isolate if s.isolate is not None else s.uses_satseg
+        env = {"TF_CPP_MIN_LOG_LEVEL": "2"}
+        if s.trial_threads:
+            n = str(s.trial_threads)
+            env.update(OMP_NUM_THREADS=n, TF_NUM_INTRAOP_THREADS=n, TF_NUM_INTEROP_THREADS="1")
+        stop_event = f"{self.topic}-stop-{tid}"
+        task = TrialTask(study=s.study, trial_id=tid, params=params, objective=self.objective,
+                         topic=self.topic, stop_event=stop_event, time_limit=s.time_limit,
+                         isolate=isolate, env=env)
+        fut = self.client.submit(execute_trial, task, key=f"satseg-trial-{self.topic}-{tid}",
+                                 pure=False)
+        self.running[tid] = _Running(fut, params, stop_event, time.monotonic())
+        log.info("study %s: trial %d submitted", s.study, tid)
+
+    # ------------------------------------------------------------------ messages
+    def _drain_events(self) -> None:
+        while True:
+            try:
+                msg = self.events.get_nowait()
+            except queue.Empty:
+                return
+            tid = msg.get("trial_id")
+            run = self.running.get(tid)
+            if run is None:
+                continue
+            if msg.get("kind") == "start":
+                run.attempts += 1
+                run.started = time.monotonic()
+                fields = {"status": "running", "worker": msg.get("worker"),
+                          "started": msg.get("started"), "retries": run.attempts - 1}
+                self.store.update_trial(self.s.study, tid, **fields)
+                if run.attempts > 1:
+                    log.warning("trial %d restarted on %s (its worker died); attempt %d", tid,
+                                msg.get("worker"), run.attempts)
+                if run.attempts - 1 > self.s.retries:
+                    run.future.cancel()
+                    self._record(tid, {"status": "fail", "error": f"its worker died "
+                                       f"{run.attempts - 1} time(s); retries exhausted"})
+            elif msg.get("kind") == "epoch":
+                row = msg.get("row") or {}
+                self.store.add_history(self.s.study, tid, row)
+                self._maybe_prune(tid, row)
+
+    def _curve(self, history: list[dict]) -> dict[tuple, float]:
+        m = self.s.prune_metric
+        return {(r.get("unit"), int(r["epoch"])): float(r[m]) for r in history
+                if r.get(m) is not None and "epoch" in r}
+
+    def _maybe_prune(self, tid: int, row: dict) -> None:
+        """Median rule (Golovin et al. 2017, Google Vizier): stop a trial whose value at an
+        epoch is worse than the median of finished trials at the same epoch."""
+        s, m = self.s, self.s.prune_metric
+        if not s.prune or tid in self.pruned or row.get(m) is None or "epoch" not in row:
+            return
+        epoch = int(row["epoch"])
+        if epoch < max(1, s.prune_warmup):
+            return
+        key = (row.get("unit"), epoch)
+        refs = [c[key] for c in self.curves.values() if key in c]
+        if len(refs) < max(1, s.prune_min_trials):
+            return
+        med = statistics.median(refs)
+        if self.sign * float(row[m]) < self.sign * med:
+            log.info("trial %d pruned at epoch %d: %s %.4f vs median %.4f of %d trials", tid,
+                     epoch, m, row[m], med, len(refs))
+            self.pruned.add(tid)
+            self._send_stop(tid)
+
+    def _send_stop(self, tid: int) -> None:
+        from distributed import Event
+
+        run = self.running.get(tid)
+        if run is not None and not run.stop_sent:
+            Event(run.stop_event, client=self.client).set()
+            run.stop_sent = True
+
+    # ------------------------------------------------------------------ results
+    def _collect(self) -> None:
+        for tid, run in list(self.running.items()):
+            fut = run.future
+            if fut.status == "finished":
+                self._record(tid, fut.result())
+            elif fut.status in ("error", "cancelled"):
+                exc = fut.exception() if fut.status == "error" else None
+                name = type(exc).__name__ if exc is not None else "cancelled"
+                why = ("its worker died too often (KilledWorker)" if name == "KilledWorker"
+                       else f"{name}: {exc}")
+                self._record(tid, {"status": "fail", "error": why})
+
+    def _check_time_limits(self) -> None:
+        """In-process trials cannot be killed: past their limit plus a grace, give up on them
+        (recorded failed; the worker stays busy until the objective returns)."""
+        tl = self.s.time_limit
+        if not tl:
+            return
+        grace = max(10.0, 0.1 * tl) + (30.0 if (self.s.isolate or self.s.uses_satseg) else 0.0)
+        for tid, run in list(self.running.items()):
+            if run.started is not None and time.monotonic() - run.started > tl + grace:
+                run.future.cancel()
+                self._record(tid, {"status": "fail", "error": f"time limit {tl:g} s exceeded and "
+                                   "the objective did not stop"})
+
+    def _record(self, tid: int, out: dict[str, Any]) -> None:
+        run = self.running.pop(tid, None)
+        status, reason = out.get("status", "fail"), out.get("stop_reason")
+        obj = out.get("objective")
+        error = out.get("error")
+        if reason == "requested":
+            status = "pruned" if tid in self.pruned else "stopped"
+        elif reason == "time_limit" and status == "ok":
+            error = error or "stopped at its time limit"
+        if status == "pruned" and obj is None:
+            status = "fail"
+        retries = max(0, (run.attempts if run else 1) - 1)
+        if status in ("ok", "fail", "pruned"):
+            self.done = getattr(self, "done", 0) + 1
+        self.store.finish_trial(
+            self.s.study, tid, status=status, objective=obj if status != "fail" else None,
+            history=out.get("history"), per_class=out.get("per_class"),
+            artifacts=out.get("artifacts"), error=error, duration=out.get("duration"),
+            worker=out.get("worker"), started=out.get("started"), finished=out.get("finished"),
+            retries=retries)
+        if status in ("ok", "pruned"):
+            self.hyper.tell(tid, obj, ok=True)
+        else:
+            self.hyper.drop(tid)
+        if status == "ok":
+            if self.s.prune:
+                self.curves[tid] = self._curve(self.store.trial(self.s.study, tid)["history"])
+            improved = self._note_best(obj)
+            self._keep_runs(tid, out, improved)
+        elif status in ("fail", "pruned"):
+            self.since_best += 1
+        log.info("study %s: trial %d %s%s", self.s.study, tid, status,
+                 f" objective {obj:.4f}" if obj is not None else f" ({error})")
+
+    def _note_best(self, obj: float | None) -> bool:
+        if obj is None:
+            return False
+        if self.best is None or self.sign * obj > self.sign * self.best:
+            self.best, self.since_best = obj, 0
+            return True
+        self.since_best += 1
+        return False
+
+    def _keep_runs(self, tid: int, out: dict[str, Any], improved: bool) -> None:
+        if self.s.keep_runs != "best":
+            return
+        doomed = [tid] if not improved else [
+            r["trial_id"] for r in self.store.trial_rows(self.s.study)
+            if r["status"] == "ok" and r["trial_id"] != tid]
+        for t in doomed:
+            run_dir = self.store.trial(self.s.study, t)["artifacts"].get("run_dir")
+            if run_dir and Path(run_dir).is_dir():
+                shutil.rmtree(run_dir, ignore_errors=True)
+                self.store.delete_artifacts(self.s.study, t)
+
+    # ------------------------------------------------------------------ stopping
+    def _stop_all(self) -> None:
+        """Ask every running trial to stop; wait for them (at most STOP_GRACE_S)."""
+        for tid in list(self.running):
+            self._send_stop(tid)
+        t_end = time.monotonic() + STOP_GRACE_S
+        while self.running and time.monotonic() < t_end:
+            self._drain_events()
+            self._collect()
+            time.sleep(0.1)
+        self._abandon("the study was stopped")
+
+    def _abandon(self, why: str) -> None:
+        for tid, run in list(self.running.items()):
+            try:
+                self._send_stop(tid)
+                run.future.cancel()
+            except Exception:  # noqa: BLE001 - cluster may be gone already
+                pass
+            self.running.pop(tid, None)
+            self.store.update_trial(self.s.study, tid, status="stopped", error=why)
+
+    # ------------------------------------------------------------------ progress + result
+    def _open_bar(self) -> None:
+        if self.progress is True:
+            from tqdm.auto import tqdm
+
+            self.bar = tqdm(total=self.s.n_trials, initial=min(self._n_done(), self.s.n_trials),
+                            desc=self.s.study, unit="trial")
+
+    def _update_bar(self, done: int, state: str) -> None:
+        info = {"study": self.s.study, "done": done, "running": len(self.running),
+                "total": self.s.n_trials, "best": self.best, "state": state}
+        if self.bar is not None:
+            self.bar.n = min(done, self.s.n_trials)
+            best = "-" if self.best is None else f"{self.best:.4f}"
+            self.bar.set_postfix_str(f"running {len(self.running)}, best {best}, {state}",
+                                     refresh=True)
+        elif callable(self.progress):
+            self.progress(info)
+
+    def _result(self, state: str) -> SearchResult:
+        c = self._counts()
+        return SearchResult(study=self.s.study, state=state, n_ok=c.get("ok", 0),
+                            n_failed=c.get("fail", 0), n_pruned=c.get("pruned", 0),
+                            best=self.store.best_trial(self.s.study), store=str(self.store.path),
+                            counts=c)

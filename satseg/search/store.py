@@ -1,0 +1,388 @@
+"""The study store: one SQLite file (WAL mode) holding studies, trials, per-epoch history,
+per-class Jaccard and artifact paths. Safe to read (the dashboard) while a search writes it.
+
+Tables::
+
+    studies(name, direction, state, data, settings, created, updated)
+    spaces(study, version, space, created)           -- every space a study used (refinement)
+    trials(study, trial_id, status, objective, params, vals, space_version, started, finished,
+           duration, worker, error, retries, created)
+    history(study, trial_id, seq, row)               -- one JSON row per validated epoch
+    per_class(study, trial_id, class, jaccard)
+    artifacts(study, trial_id, kind, path)           -- run_dir, preview (PNG), ...
+
+Trial statuses: ``queued``, ``running``, ``ok``, ``fail``, ``pruned``, ``stopped``, ``lost``
+(the driver died while it ran). Study states: ``created``, ``running``, ``paused``,
+``stopping``, ``stopped``, ``finished``, ``failed``. A paused or stopping state written by anyone
+(the CLI, the dashboard) is honoured by the running search within a second.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import sqlite3
+import time
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from satseg.errors import StoreError
+
+DEFAULT_STORE = "satseg-study.db"
+STATES = ("created", "running", "paused", "stopping", "stopped", "finished", "failed")
+STATUSES = ("queued", "running", "ok", "fail", "pruned", "stopped", "lost")
+DONE = ("ok", "fail", "pruned")  # finished trials: count toward the budget, known to TPE
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS studies (
+  name TEXT PRIMARY KEY, direction TEXT NOT NULL, state TEXT NOT NULL, data TEXT,
+  settings TEXT NOT NULL DEFAULT '{}', created REAL NOT NULL, updated REAL NOT NULL);
+CREATE TABLE IF NOT EXISTS spaces (
+  study TEXT NOT NULL, version INTEGER NOT NULL, space TEXT NOT NULL, created REAL NOT NULL,
+  PRIMARY KEY (study, version));
+CREATE TABLE IF NOT EXISTS trials (
+  study TEXT NOT NULL, trial_id INTEGER NOT NULL, status TEXT NOT NULL, objective REAL,
+  params TEXT NOT NULL, vals TEXT, space_version INTEGER, started REAL, finished REAL,
+  duration REAL, worker TEXT, error TEXT, retries INTEGER NOT NULL DEFAULT 0, created REAL,
+  PRIMARY KEY (study, trial_id));
+CREATE TABLE IF NOT EXISTS history (
+  study TEXT NOT NULL, trial_id INTEGER NOT NULL, seq INTEGER NOT NULL, row TEXT NOT NULL,
+  PRIMARY KEY (study, trial_id, seq));
+CREATE TABLE IF NOT EXISTS per_class (
+  study TEXT NOT NULL, trial_id INTEGER NOT NULL, class TEXT NOT NULL, jaccard REAL,
+  PRIMARY KEY (study, trial_id, class));
+CREATE TABLE IF NOT EXISTS artifacts (
+  study TEXT NOT NULL, trial_id INTEGER NOT NULL, kind TEXT NOT NULL, path TEXT NOT NULL,
+  PRIMARY KEY (study, trial_id, kind));
+"""
+_TRIAL_COLS = ("status", "objective", "params", "vals", "space_version", "started", "finished",
+               "duration", "worker", "error", "retries")
+
+
+def _json(value: Any) -> str:
+    def clean(v: Any) -> Any:
+        if isinstance(v, float) and not math.isfinite(v):
+            return None
+        if isinstance(v, Mapping):
+            return {str(k): clean(x) for k, x in v.items()}
+        if isinstance(v, (list, tuple)):
+            return [clean(x) for x in v]
+        if hasattr(v, "item") and callable(v.item):  # numpy scalars
+            return clean(v.item())
+        if isinstance(v, Path):
+            return str(v)
+        return v
+
+    return json.dumps(clean(value))
+
+
+def _num(v: Any) -> float | None:
+    return float(v) if v is not None and math.isfinite(float(v)) else None
+
+
+class StudyStore:
+    """A study store on ``path`` (created with its tables when missing).
+
+    Every call opens its own short connection, so one store object is safe to share between
+    threads; readers never block the writer (WAL)."""
+
+    def __init__(self, path: str | Path = DEFAULT_STORE):
+        self.path = Path(path)
+        if self.path.is_dir():
+            raise StoreError(f"study store {self.path} is a folder; give a file path such as "
+                             f"{self.path / DEFAULT_STORE}")
+        if not self.path.parent.exists():
+            raise StoreError(f"the folder of study store {self.path} does not exist; create it "
+                             "or choose another --store path")
+        try:
+            with self._db() as db:
+                db.execute("PRAGMA journal_mode=WAL")
+                db.executescript(_SCHEMA)
+        except sqlite3.DatabaseError as exc:
+            raise StoreError(f"{self.path} is not a usable study store (SQLite): {exc}; "
+                             "choose another --store path") from exc
+
+    def __repr__(self) -> str:
+        return f"StudyStore({str(self.path)!r})"
+
+    @contextmanager
+    def _db(self) -> Iterator[sqlite3.Connection]:
+        db = sqlite3.connect(self.path, timeout=30.0)
+        try:
+            db.execute("PRAGMA busy_timeout=30000")
+            db.execute("PRAGMA synchronous=NORMAL")
+            with db:
+                yield db
+        except sqlite3.OperationalError as exc:
+            raise StoreError(f"study store {self.path}: {exc}") from exc
+        finally:
+            db.close()
+
+    # ------------------------------------------------------------------ studies
+    def create_study(self, name: str, space: Any, *, direction: str = "maximize",
+                     data: str | None = None, settings: Mapping[str, Any] | None = None,
+                     exist_ok: bool = False) -> None:
+        """Create study ``name`` with its first space (a SearchSpace, mapping or YAML text)."""
+        if not name or not isinstance(name, str):
+            raise StoreError(f"a study needs a non-empty name, got {name!r}")
+        if direction not in ("maximize", "minimize"):
+            raise StoreError(f"study direction must be 'maximize' or 'minimize', got {direction!r}")
+        if self.has_study(name):
+            if exist_ok:
+                return
+            raise StoreError(f"study {name!r} already exists in {self.path}; use --resume to "
+                             "continue it, or another --study name")
+        now = time.time()
+        with self._db() as db:
+            db.execute("INSERT INTO studies VALUES (?,?,?,?,?,?,?)",
+                       (name, direction, "created", data, _json(dict(settings or {})), now, now))
+        self.add_space(name, space)
+
+    def has_study(self, name: str) -> bool:
+        with self._db() as db:
+            return db.execute("SELECT 1 FROM studies WHERE name=?", (name,)).fetchone() is not None
+
+    def study(self, name: str) -> dict[str, Any]:
+        """The study's record: name, direction, state, data, settings, created, updated."""
+        with self._db() as db:
+            row = db.execute("SELECT name, direction, state, data, settings, created, updated "
+                             "FROM studies WHERE name=?", (name,)).fetchone()
+        if row is None:
+            raise StoreError(f"no study {name!r} in {self.path}; known: {self.study_names()}")
+        keys = ("name", "direction", "state", "data", "settings", "created", "updated")
+        out = dict(zip(keys, row, strict=True))
+        out["settings"] = json.loads(out["settings"] or "{}")
+        return out
+
+    def study_names(self) -> list[str]:
+        with self._db() as db:
+            return [r[0] for r in db.execute("SELECT name FROM studies ORDER BY created")]
+
+    def list_studies(self):
+        """DataFrame: study, state, direction, data, trials, ok, failed, running, best, created."""
+        import pandas as pd
+
+        with self._db() as db:
+            rows = db.execute(
+                """SELECT s.name, s.state, s.direction, s.data, s.created, s.updated,
+                   COUNT(t.trial_id), SUM(t.status='ok'), SUM(t.status='fail'),
+                   SUM(t.status='running'),
+                   CASE WHEN s.direction='maximize'
+                        THEN MAX(CASE WHEN t.status='ok' THEN t.objective END)
+                        ELSE MIN(CASE WHEN t.status='ok' THEN t.objective END) END
+                   FROM studies s LEFT JOIN trials t ON t.study=s.name
+                   GROUP BY s.name ORDER BY s.created""").fetchall()
+        cols = ["study", "state", "direction", "data", "created", "updated", "trials", "ok",
+                "failed", "running", "best"]
+        df = pd.DataFrame(rows, columns=cols)
+        for c in ("ok", "failed", "running"):
+            df[c] = df[c].fillna(0).astype(int)
+        return df
+
+    def update_study(self, name: str, **fields: Any) -> None:
+        """Set ``state``, ``data`` or ``settings`` of a study."""
+        self.study(name)
+        sets, args = [], []
+        for k, v in fields.items():
+            if k not in ("state", "data", "settings"):
+                raise StoreError(f"cannot update study field {k!r}")
+            if k == "state" and v not in STATES:
+                raise StoreError(f"unknown study state {v!r}; use one of {list(STATES)}")
+            sets.append(f"{k}=?")
+            args.append(_json(v) if k == "settings" else v)
+        with self._db() as db:
+            db.execute(f"UPDATE studies SET {', '.join(sets)}, updated=? WHERE name=?",
+                       (*args, time.time(), name))
+
+    def set_study_state(self, name: str, state: str) -> None:
+        """Write a study state; ``paused`` and ``stopping`` control a running search."""
+        self.update_study(name, state=state)
+
+    def study_state(self, name: str) -> str:
+        return self.study(name)["state"]
+
+    def request_pause(self, name: str) -> None:
+        """Ask the running search to start no new trial (running ones finish)."""
+        self.set_study_state(name, "paused")
+
+    def request_resume(self, name: str) -> None:
+        """Let a paused search go on."""
+        self.set_study_state(name, "running")
+
+    def request_stop(self, name: str) -> None:
+        """Ask the running search to stop its running trials (cooperatively) and end."""
+        self.set_study_state(name, "stopping")
+
+    def delete_study(self, name: str) -> None:
+        self.study(name)
+        with self._db() as db:
+            for table in ("history", "per_class", "artifacts", "trials", "spaces"):
+                db.execute(f"DELETE FROM {table} WHERE study=?", (name,))
+            db.execute("DELETE FROM studies WHERE name=?", (name,))
+
+    # ------------------------------------------------------------------ spaces
+    def add_space(self, name: str, space: Any) -> int:
+        """Record a new space version of the study (returns the version number)."""
+        if hasattr(space, "to_yaml"):
+            text = space.to_yaml()
+        elif isinstance(space, Mapping):
+            import yaml
+
+            text = yaml.safe_dump(dict(space), sort_keys=False)
+        else:
+            text = str(space)
+        with self._db() as db:
+            (v,) = db.execute("SELECT COALESCE(MAX(version), 0) + 1 FROM spaces WHERE study=?",
+                              (name,)).fetchone()
+            db.execute("INSERT INTO spaces VALUES (?,?,?,?)", (name, v, text, time.time()))
+        return int(v)
+
+    def space_version(self, name: str) -> int:
+        with self._db() as db:
+            (v,) = db.execute("SELECT MAX(version) FROM spaces WHERE study=?", (name,)).fetchone()
+        if v is None:
+            raise StoreError(f"study {name!r} has no search space in {self.path}")
+        return int(v)
+
+    def space_yaml(self, name: str, version: int | None = None) -> str:
+        """The YAML text of a space version (default: the latest)."""
+        version = self.space_version(name) if version is None else version
+        with self._db() as db:
+            row = db.execute("SELECT space FROM spaces WHERE study=? AND version=?",
+                             (name, version)).fetchone()
+        if row is None:
+            raise StoreError(f"study {name!r} has no space version {version}")
+        return row[0]
+
+    def space(self, name: str, version: int | None = None):
+        """The SearchSpace of a version (default: the latest)."""
+        from satseg.search.space import load_space
+
+        check = self.study(name)["settings"].get("check_fields", True)
+        return load_space(self.space_yaml(name, version), check_fields=check)
+
+    # ------------------------------------------------------------------ trials
+    def add_trial(self, study: str, trial_id: int, params: Mapping[str, Any], *,
+                  vals: Mapping[str, Any] | None = None, space_version: int | None = None,
+                  status: str = "queued") -> None:
+        """Record a new trial (suggested, not started)."""
+        with self._db() as db:
+            db.execute("INSERT OR REPLACE INTO trials (study, trial_id, status, params, vals, "
+                       "space_version, retries, created) VALUES (?,?,?,?,?,?,0,?)",
+                       (study, int(trial_id), status, _json(params),
+                        None if vals is None else _json(vals), space_version, time.time()))
+
+    def update_trial(self, study: str, trial_id: int, **fields: Any) -> None:
+        """Set trial columns (status, objective, started, finished, duration, worker, error,
+        retries, params, vals, space_version)."""
+        bad = sorted(set(fields) - set(_TRIAL_COLS))
+        if bad:
+            raise StoreError(f"unknown trial field(s) {bad}; valid: {list(_TRIAL_COLS)}")
+        if "status" in fields and fields["status"] not in STATUSES:
+            raise StoreError(f"unknown trial status {fields['status']!r}")
+        vals = [(_json(v) if k in ("params", "vals") else _num(v) if k == "objective" else v)
+                for k, v in fields.items()]
+        with self._db() as db:
+            db.execute(f"UPDATE trials SET {', '.join(f'{k}=?' for k in fields)} "
+                       "WHERE study=? AND trial_id=?", (*vals, study, int(trial_id)))
+
+    def add_history(self, study: str, trial_id: int, row: Mapping[str, Any],
+                    seq: int | None = None) -> None:
+        """Append (or replace, with ``seq``) one per-epoch history row of a trial."""
+        with self._db() as db:
+            if seq is None:
+                (seq,) = db.execute("SELECT COALESCE(MAX(seq), -1) + 1 FROM history WHERE "
+                                    "study=? AND trial_id=?", (study, int(trial_id))).fetchone()
+            db.execute("INSERT OR REPLACE INTO history VALUES (?,?,?,?)",
+                       (study, int(trial_id), int(seq), _json(row)))
+
+    def finish_trial(self, study: str, trial_id: int, *, status: str,
+                     objective: float | None = None, history: list[dict] | None = None,
+                     per_class: Mapping[str, float] | None = None,
+                     artifacts: Mapping[str, Any] | None = None, **fields: Any) -> None:
+        """Record the end of a trial: status, objective and everything it produced, at once."""
+        self.update_trial(study, trial_id, status=status, objective=objective, **fields)
+        with self._db() as db:
+            if history is not None:
+                db.execute("DELETE FROM history WHERE study=? AND trial_id=?", (study, trial_id))
+                db.executemany("INSERT INTO history VALUES (?,?,?,?)",
+                               [(study, trial_id, i, _json(r)) for i, r in enumerate(history)])
+            for cls, j in (per_class or {}).items():
+                db.execute("INSERT OR REPLACE INTO per_class VALUES (?,?,?,?)",
+                           (study, trial_id, str(cls), _num(j) if j is not None else None))
+            for kind, path in (artifacts or {}).items():
+                if path is not None:
+                    db.execute("INSERT OR REPLACE INTO artifacts VALUES (?,?,?,?)",
+                               (study, trial_id, str(kind), str(path)))
+
+    def delete_artifacts(self, study: str, trial_id: int) -> None:
+        """Forget the artifact paths of a trial (its run folder was deleted)."""
+        with self._db() as db:
+            db.execute("DELETE FROM artifacts WHERE study=? AND trial_id=?", (study, trial_id))
+
+    def trial_rows(self, study: str) -> list[dict[str, Any]]:
+        """Every trial of a study as a plain dict (params decoded), ordered by id."""
+        with self._db() as db:
+            rows = db.execute(f"SELECT trial_id, {', '.join(_TRIAL_COLS)} FROM trials "
+                              "WHERE study=? ORDER BY trial_id", (study,)).fetchall()
+        out = []
+        for r in rows:
+            d = dict(zip(("trial_id", *_TRIAL_COLS), r, strict=True))
+            d["params"] = json.loads(d["params"])
+            d["vals"] = json.loads(d["vals"]) if d["vals"] else None
+            out.append(d)
+        return out
+
+    def trials(self, study: str):
+        """DataFrame: trial_id, status, objective, duration, error, started, finished, worker,
+        retries, space_version, then one column per parameter (dotted names)."""
+        import pandas as pd
+
+        self.study(study)
+        rows = self.trial_rows(study)
+        meta = ["trial_id", "status", "objective", "duration", "error", "started", "finished",
+                "worker", "retries", "space_version"]
+        recs = [{**{k: r[k] for k in meta}, **r["params"]} for r in rows]
+        df = pd.DataFrame(recs, columns=None if recs else meta)
+        if len(df):
+            df["objective"] = pd.to_numeric(df["objective"])
+        return df
+
+    def trial(self, study: str, trial_id: int) -> dict[str, Any]:
+        """One trial: its row plus ``history`` (list of dicts), ``per_class`` ({class: J}) and
+        ``artifacts`` ({kind: path}, e.g. run_dir, preview)."""
+        trial_id = int(trial_id)
+        rows = [r for r in self.trial_rows(study) if r["trial_id"] == trial_id]
+        if not rows:
+            raise StoreError(f"study {study!r} has no trial {trial_id} in {self.path}")
+        out = rows[0]
+        with self._db() as db:
+            out["history"] = [json.loads(r[0]) for r in db.execute(
+                "SELECT row FROM history WHERE study=? AND trial_id=? ORDER BY seq",
+                (study, trial_id))]
+            out["per_class"] = {c: (float("nan") if j is None else j) for c, j in db.execute(
+                "SELECT class, jaccard FROM per_class WHERE study=? AND trial_id=?",
+                (study, trial_id))}
+            out["artifacts"] = dict(db.execute(
+                "SELECT kind, path FROM artifacts WHERE study=? AND trial_id=?",
+                (study, trial_id)).fetchall())
+        return out
+
+    def next_trial_id(self, study: str) -> int:
+        with self._db() as db:
+            (n,) = db.execute("SELECT COALESCE(MAX(trial_id), -1) + 1 FROM trials WHERE study=?",
+                              (study,)).fetchone()
+        return int(n)
+
+    def best_trial(self, study: str) -> dict[str, Any] | None:
+        """The finished (ok) trial with the best objective, or None."""
+        direction = self.study(study)["direction"]
+        ok = [r for r in self.trial_rows(study) if r["status"] == "ok"
+              and r["objective"] is not None]
+        if not ok:
+            return None
+        sign = 1 if direction == "maximize" else -1
+        best = max(ok, key=lambda r: sign * r["objective"])
+        return self.trial(study, best["trial_id"])
