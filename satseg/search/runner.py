@@ -28,7 +28,6 @@ from satseg.search.worker import TrialTask, execute_trial
 
 log = logging.getLogger("satseg.search.runner")
 STATE_POLL_S = 0.5
-STOP_GRACE_S = 120.0
 
 
 @dataclass
@@ -89,6 +88,7 @@ class _Driver:
         self.running: dict[int, _Running] = {}
         self.pruned: set[int] = set()
         self.curves: dict[int, dict[tuple, float]] = {}  # finished trials' epoch values
+        self.finished_here: set[int] = set()
         self.sign = 1.0 if s.direction == "maximize" else -1.0
         self.best: float | None = None
         self.since_best = 0
@@ -220,7 +220,7 @@ class _Driver:
         stop_event = f"{self.topic}-stop-{tid}"
         task = TrialTask(study=s.study, trial_id=tid, params=params, objective=self.objective,
                          topic=self.topic, stop_event=stop_event, time_limit=s.time_limit,
-                         isolate=isolate, env=env)
+                         isolate=isolate, stop_grace=s.stop_grace, env=env)
         fut = self.client.submit(execute_trial, task, key=f"satseg-trial-{self.topic}-{tid}",
                                  pure=False)
         self.running[tid] = _Running(fut, params, stop_event, time.monotonic())
@@ -236,6 +236,8 @@ class _Driver:
             tid = msg.get("trial_id")
             run = self.running.get(tid)
             if run is None:
+                if msg.get("kind") == "epoch" and tid in self.finished_here:
+                    self._late_epoch(tid, msg.get("row") or {})
                 continue
             if msg.get("kind") == "start":
                 run.attempts += 1
@@ -254,6 +256,16 @@ class _Driver:
                 row = msg.get("row") or {}
                 self.store.add_history(self.s.study, tid, row)
                 self._maybe_prune(tid, row)
+
+    def _late_epoch(self, tid: int, row: dict) -> None:
+        """An epoch row that arrived after its trial's result (events and results travel
+        separately): store it unless the result's own history holds it already."""
+        hist = self.store.trial(self.s.study, tid)["history"]
+        key = (row.get("unit"), row.get("epoch"))
+        if all((r.get("unit"), r.get("epoch")) != key for r in hist):
+            self.store.add_history(self.s.study, tid, row)
+            if tid in self.curves:
+                self.curves[tid] = self._curve([*hist, row])
 
     def _curve(self, history: list[dict]) -> dict[tuple, float]:
         m = self.s.prune_metric
@@ -307,7 +319,8 @@ class _Driver:
         tl = self.s.time_limit
         if not tl:
             return
-        grace = max(10.0, 0.1 * tl) + (30.0 if (self.s.isolate or self.s.uses_satseg) else 0.0)
+        isolated = self.s.isolate if self.s.isolate is not None else self.s.uses_satseg
+        grace = self.s.stop_grace * (2.0 if isolated else 1.0) + 1.0
         for tid, run in list(self.running.items()):
             if run.started is not None and time.monotonic() - run.started > tl + grace:
                 run.future.cancel()
@@ -316,6 +329,7 @@ class _Driver:
 
     def _record(self, tid: int, out: dict[str, Any]) -> None:
         run = self.running.pop(tid, None)
+        self.finished_here.add(tid)
         status, reason = out.get("status", "fail"), out.get("stop_reason")
         obj = out.get("objective")
         error = out.get("error")
@@ -371,10 +385,10 @@ class _Driver:
 
     # ------------------------------------------------------------------ stopping
     def _stop_all(self) -> None:
-        """Ask every running trial to stop; wait for them (at most STOP_GRACE_S)."""
+        """Ask every running trial to stop; wait for them (``stop_grace`` plus a little)."""
         for tid in list(self.running):
             self._send_stop(tid)
-        t_end = time.monotonic() + STOP_GRACE_S
+        t_end = time.monotonic() + self.s.stop_grace + 5.0
         while self.running and time.monotonic() < t_end:
             self._drain_events()
             self._collect()

@@ -34,6 +34,8 @@ class SearchSettings:
         seed: the study's seed: the same seed and results give the same suggestions.
         direction: ``maximize`` (Jaccard) or ``minimize``.
         time_limit: seconds per trial (asked to stop, killed after a grace when isolated).
+        stop_grace: seconds a trial gets to stop after being asked (then killed when isolated,
+            abandoned otherwise).
         retries: times a trial is re-run after its worker died, before it is recorded failed.
         early_stop: end the study after this many finished trials without improvement.
         prune: stop hopeless trials early (median rule on the per-epoch history).
@@ -66,6 +68,7 @@ class SearchSettings:
     seed: int = 0
     direction: str = "maximize"
     time_limit: float | None = None
+    stop_grace: float = 30.0
     retries: int = 1
     early_stop: int | None = None
     prune: bool = False
@@ -98,6 +101,8 @@ class SearchSettings:
                 raise bad(name, "must be an integer >= 0")
         if self.time_limit is not None and not self.time_limit > 0:
             raise bad("time_limit", "must be a positive number of seconds (or None)")
+        if not self.stop_grace > 0:
+            raise bad("stop_grace", "must be a positive number of seconds")
         if self.early_stop is not None and self.early_stop < 1:
             raise bad("early_stop", "must be >= 1 trial (or None)")
         if self.keep_runs not in ("all", "best"):

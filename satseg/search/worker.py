@@ -30,7 +30,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 log = logging.getLogger("satseg.search.worker")
-STOP_POLL_S = 0.5  # at most one scheduler round trip per this many seconds per trial
+STOP_POLL_S = 0.2  # at most one scheduler round trip per this many seconds per trial
 KILL_GRACE_S = 30.0  # after asking a child to stop at its time limit
 
 
@@ -46,6 +46,7 @@ class TrialTask:
     stop_event: str = ""
     time_limit: float | None = None
     isolate: bool = False
+    stop_grace: float = KILL_GRACE_S
     env: dict[str, str] = field(default_factory=dict)
 
 
@@ -92,6 +93,7 @@ class TrialContext:
         """Send one per-epoch history row; returns True when the trial should stop."""
         if self._send is not None:
             self._send({"kind": "epoch", "trial_id": self.trial_id, "row": dict(row)})
+        self._next_poll = 0.0  # epoch ends are rare: always ask the driver
         return self.should_stop()
 
     def stop(self, reason: str = "stop") -> None:
@@ -254,7 +256,7 @@ def _run_isolated(task: TrialTask, ctx: TrialContext) -> dict[str, Any]:
                 proc.stdin.flush()
             except OSError:
                 pass
-        elif asked_at is not None and time.monotonic() - asked_at > KILL_GRACE_S:
+        elif asked_at is not None and time.monotonic() - asked_at > task.stop_grace:
             proc.kill()
     th.join(5.0)
     if not result:

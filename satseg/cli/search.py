@@ -1,0 +1,92 @@
+"""``satseg search``: Hyperopt search of model and training settings on dask.
+
+::
+
+    satseg search --trials 20                                  # sample data, default space
+    satseg search --data /data/dstl --space space.yaml --study dstl --trials 200 --parallel 8 \
+        --scheduler tcp://head:8786                            # workers on many machines
+    satseg search --study dstl --resume --trials 300           # after a crash, or to go on
+    satseg search --study roads --per-class --trials 30        # one study per class
+    satseg search --study dstl --resume --space refined.yaml   # continue in a refined space
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+
+
+def _ids(text: str | None) -> tuple[str, ...] | None:
+    return tuple(i for i in text.split(",") if i) if text else None
+
+
+def register(parser: argparse.ArgumentParser) -> None:
+    a = parser.add_argument
+    a("--data", default="sample", help="data set folder, or 'sample' (default)")
+    a("--space", default=None, help="search space YAML (default: the bundled default space; "
+      "on --resume: the study's latest space, or a new version if given)")
+    a("--store", default="satseg-study.db", help="study store file (default ./satseg-study.db)")
+    a("--study", default="study", help="study name (default 'study')")
+    a("--trials", type=int, default=20, help="finished trials the study should reach (20)")
+    a("--parallel", type=int, default=1, help="trials at once, one per dask worker (1)")
+    a("--scheduler", default=None, help="dask scheduler address tcp://HOST:PORT or "
+      "tls://HOST:PORT (default: $DASK_SCHEDULER_ADDRESS, else a local cluster)")
+    a("--tls-ca", default=None, help="CA certificate for a tls:// scheduler")
+    a("--tls-cert", default=None, help="client certificate for a tls:// scheduler")
+    a("--tls-key", default=None, help="client key for a tls:// scheduler")
+    a("--per-class", action="store_true", help="one study per class, named STUDY/<class>")
+    a("--classes", default=None, help="comma-separated classes to search (default: all)")
+    a("--resume", action="store_true", help="continue an existing study (nothing is lost: its "
+      "finished trials inform TPE)")
+    a("--timeout", type=float, default=None, help="time limit per trial in seconds")
+    a("--algo", default="tpe", choices=["tpe", "random", "atpe"], help="search algorithm")
+    a("--startup", type=int, default=5, help="random trials before TPE (5)")
+    a("--seed", type=int, default=0, help="study seed (same seed, same suggestions)")
+    a("--early-stop", type=int, default=None, metavar="K",
+      help="end the study after K finished trials without improvement")
+    a("--prune", action="store_true", help="stop hopeless trials (median rule per epoch)")
+    a("--retries", type=int, default=1, help="re-runs of a trial whose worker died (1)")
+    a("--val-ids", default=None, help="comma-separated validation images (default: chosen "
+      "once per study)")
+    a("--exclude-ids", default=None, help="comma-separated images the search never loads "
+      "(a held-out test set)")
+    a("--runs-dir", default=None, help="trial run folders (default: satseg-runs/ beside the "
+      "store)")
+    a("--keep-runs", default="all", choices=["all", "best"], help="keep every trial's run "
+      "folder, or the best only")
+    a("--trial-threads", type=int, default=None, help="CPU threads per trial (default: all)")
+    a("--no-progress", action="store_true", help="no progress bar")
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from satseg.search import SearchSettings, run_search
+    from satseg.search.onevsall import run_per_class
+
+    if not logging.getLogger().isEnabledFor(logging.DEBUG):
+        for name in ("distributed", "hyperopt", "tornado"):
+            logging.getLogger(name).setLevel(logging.WARNING)
+    tls = None
+    if args.tls_ca or args.tls_cert or args.tls_key:
+        tls = {"ca": args.tls_ca, "cert": args.tls_cert, "key": args.tls_key}
+    s = SearchSettings(
+        study=args.study, store=args.store, space=args.space, data=args.data,
+        n_trials=args.trials, parallelism=args.parallel, scheduler=args.scheduler, tls=tls,
+        algo=args.algo, startup_trials=args.startup, seed=args.seed, time_limit=args.timeout,
+        retries=args.retries, early_stop=args.early_stop, prune=args.prune,
+        classes=_ids(args.classes), val_ids=_ids(args.val_ids),
+        exclude_ids=_ids(args.exclude_ids) or (), runs_dir=args.runs_dir,
+        keep_runs=args.keep_runs, trial_threads=args.trial_threads, resume=args.resume)
+    progress = not args.no_progress
+    results = (run_per_class(s, progress=progress) if args.per_class
+               else {None: run_search(s, progress=progress)})
+    for res in results.values():
+        best = res.best
+        line = (f"study {res.study}: {res.state}; {res.n_ok} ok, {res.n_failed} failed, "
+                f"{res.n_pruned} pruned")
+        if best is not None:
+            line += f"; best trial {best['trial_id']}: {best['objective']:.4f}"
+            if best["artifacts"].get("run_dir"):
+                line += f" ({best['artifacts']['run_dir']})"
+        print(line)
+    return 0

@@ -1,0 +1,112 @@
+"""``satseg study``: list, show, export, refine, combine and control stored studies.
+
+::
+
+    satseg study list
+    satseg study show dstl                       # trials, best first; --trial N for one
+    satseg study export dstl --out dstl.csv      # or .json (history, per-class, spaces)
+    satseg study refine dstl --out refined.yaml  # advice; the refined space file
+    satseg study pause|resume|stop dstl          # control a running search
+    satseg study combine roads --out runs/roads  # best per-class models -> one-vs-all run
+    satseg study import old --trials trials.pkl  # a pickled hyperopt Trials
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+import pandas as pd
+
+
+def register(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("action", choices=["list", "show", "export", "refine", "pause",
+                                           "resume", "stop", "combine", "import"])
+    parser.add_argument("name", nargs="?", help="study name (all but list)")
+    parser.add_argument("--store", default="satseg-study.db", help="study store file")
+    parser.add_argument("--out", default=None, help="export file (.csv/.json), refined space "
+                        "YAML, or the combined run folder")
+    parser.add_argument("--trial", type=int, default=None, help="show one trial in full")
+    parser.add_argument("--top", type=int, default=20, help="trials shown by show (20)")
+    parser.add_argument("--retrain", action="store_true", help="combine: train each class's "
+                        "best configuration again under one patch geometry")
+    parser.add_argument("--epochs", type=int, default=None, help="combine --retrain: epochs")
+    parser.add_argument("--trials", default=None, help="import: hyperopt Trials pickle")
+    parser.set_defaults(func=run)
+
+
+def _need_name(args: argparse.Namespace) -> str:
+    from satseg.errors import StoreError
+
+    if not args.name:
+        raise StoreError(f"`satseg study {args.action}` needs a study name; see "
+                         "`satseg study list`")
+    return args.name
+
+
+def run(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from satseg.errors import StoreError
+    from satseg.search import StudyStore
+
+    if args.action != "import" and not Path(args.store).is_file():
+        raise StoreError(f"study store {args.store} does not exist; give --store")
+    store = StudyStore(args.store)
+    pd.set_option("display.width", 200)
+    pd.set_option("display.max_columns", 12)
+    if args.action == "list":
+        df = store.list_studies()
+        print("no studies" if df.empty else df.drop(columns=["updated"]).to_string(index=False))
+        return 0
+    name = _need_name(args)
+    if args.action == "show":
+        if args.trial is not None:
+            print(json.dumps(store.trial(name, args.trial), indent=2, default=str))
+            return 0
+        rec = store.study(name)
+        df = store.trials(name)
+        print(f"study {name}: {rec['state']}, {rec['direction']}, {len(df)} trial(s), space "
+              f"version {store.space_version(name)}")
+        if len(df):
+            df = df.sort_values("objective", ascending=rec["direction"] == "minimize",
+                                na_position="last")
+            print(df.head(args.top).to_string(index=False))
+    elif args.action == "export":
+        from satseg.search import export_study
+
+        out = args.out or f"{name.replace('/', '_')}.csv"
+        print(f"wrote {export_study(store, name, out)}")
+    elif args.action == "refine":
+        from satseg.search import refine_space
+
+        rec = store.study(name)
+        res = refine_space(store.space(name), store.trials(name), apply=True,
+                           direction=rec["direction"],
+                           check_fields=rec["settings"].get("check_fields", True))
+        for s in res.suggestions:
+            print(f"- {s['message']}")
+        if not res.suggestions:
+            print("no suggestion: the best trials sit inside the ranges (or too few trials)")
+        out = args.out or f"{name.replace('/', '_')}-refined.yaml"
+        Path(out).write_text(res.space.to_yaml())
+        print(f"wrote {out}; continue with: satseg search --study {name} --resume --space {out}")
+    elif args.action in ("pause", "resume", "stop"):
+        getattr(store, f"request_{args.action}")(name)
+        print(f"study {name}: {store.study_state(name)}")
+    elif args.action == "combine":
+        from satseg.search import combine_per_class
+
+        if not args.out:
+            raise StoreError("`satseg study combine` needs --out RUN_FOLDER")
+        out = combine_per_class(store, name, args.out, retrain=args.retrain, epochs=args.epochs,
+                                progress=True)
+        print(f"wrote one-vs-all run {out}")
+    elif args.action == "import":
+        from satseg.search import import_hyperopt_trials
+
+        if not args.trials:
+            raise StoreError("`satseg study import` needs --trials FILE.pkl")
+        n = import_hyperopt_trials(store, name, args.trials)
+        print(f"imported {n} trial(s) into study {name}")
+    return 0
