@@ -1,7 +1,7 @@
 """Space refinement: where to widen or narrow a space after some trials.
 
 From the finished trials of a study: a numeric parameter whose best value sits within ``edge``
-(10 %) of a bound is probably limited by that bound (suggest widening it by half the range, on
+(10 %) of a bound is probably limited by that bound (and so do half of the top trials, within twice that): suggest widening it by half the range, on
 the log scale for log ranges, as far as the training config allows); a range whose top trials
 (the best ``top`` share, at least 3) cover under half of it can be narrowed around them (with
 a 10 % margin); choice options that no top trial uses, though tried at least twice, can be
@@ -101,7 +101,10 @@ def suggest(space: SearchSpace, rows: list[dict[str, Any]], *, direction: str = 
         span = hi - lo
         u = (f(best[name]) - lo) / span if span > 0 else 0.5
         spec = dict(p.spec)
-        for side, near in (("low", u <= edge), ("high", u >= 1 - edge)):
+        us = [(f(r[name]) - lo) / span for r in tops if _finite(r.get(name))] if span > 0 else []
+        near_lo = u <= edge and sum(v <= 2 * edge for v in us) >= len(us) / 2
+        near_hi = u >= 1 - edge and sum(v >= 1 - 2 * edge for v in us) >= len(us) / 2
+        for side, near in (("low", near_lo), ("high", near_hi)):
             if not near:
                 continue
             for frac in (0.5, 0.25, 0.1):

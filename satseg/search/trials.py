@@ -93,7 +93,7 @@ class DaskTrials(Trials):
         domain = base.Domain(fn, space, pass_expr_memo_ctrl=None)
         rstate = rstate if rstate is not None else np.random.default_rng()
         dispatcher = _Dispatcher(self, client, domain, parallelism,
-                                 timeout if timeout is not None else self.timeout)
+                                 timeout if timeout is not None else self.timeout, early_stop_fn)
         dispatcher.start()
         try:
             it = FMinIter(algo, domain, self, rstate=rstate, asynchronous=True,
@@ -101,7 +101,7 @@ class DaskTrials(Trials):
                           poll_interval_secs=self.poll_interval_secs, max_evals=max_evals,
                           timeout=timeout if timeout is not None else self.timeout,
                           loss_threshold=loss_threshold, verbose=verbose,
-                          show_progressbar=show_progressbar, early_stop_fn=early_stop_fn,
+                          show_progressbar=show_progressbar, early_stop_fn=None,
                           trials_save_file=trials_save_file)
             it.catch_eval_exceptions = catch_eval_exceptions
             it.exhaust()
@@ -126,8 +126,9 @@ class _Dispatcher(threading.Thread):
     """Submits new trial documents to dask and writes results back (SparkTrials' dispatcher)."""
 
     def __init__(self, trials: DaskTrials, client: Any, domain: Any, parallelism: int,
-                 timeout: float | None):
+                 timeout: float | None, early_stop_fn: Any = None):
         super().__init__(name="satseg-dask-trials", daemon=True)
+        self.early_stop_fn, self.early_stop_args = early_stop_fn, []
         self.trials, self.client, self.domain = trials, client, domain
         self.parallelism, self.timeout = parallelism, timeout
         self.running: dict[int, tuple[Any, dict, float]] = {}
@@ -222,3 +223,21 @@ class _Dispatcher(threading.Thread):
             changed = True
         if changed:
             self.trials.refresh()
+            self._early_stop()
+
+    def _early_stop(self) -> None:
+        """hyperopt's early_stop_fn on the finished trials only (as SparkTrials does it in its
+        dispatcher: in fmin's loop the last trial may still be running)."""
+        if self.early_stop_fn is None or self.trials._fmin_cancelled:
+            return
+        view = Trials()
+        view._dynamic_trials = [d for d in self.trials._dynamic_trials
+                                if d["state"] == base.JOB_STATE_DONE]
+        view.refresh()
+        if not view.trials:
+            return
+        stop, self.early_stop_args = self.early_stop_fn(view, *self.early_stop_args)
+        if stop:
+            log.info("early stop: cancelling the remaining trials")
+            self.trials._fmin_cancelled = True
+            self.trials._fmin_cancelled_reason = "early stopping condition"
