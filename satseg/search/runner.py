@@ -13,7 +13,6 @@ from __future__ import annotations
 import logging
 import queue
 import shutil
-import statistics
 import time
 import uuid
 from dataclasses import dataclass, field
@@ -21,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from satseg.search.hyper import HyperoptState
+from satseg.search.pruning import MedianPruner
 from satseg.search.settings import SearchSettings
 from satseg.search.setup import prepare_study
 from satseg.search.store import StudyStore
@@ -87,7 +87,8 @@ class _Driver:
         self.events: queue.Queue = queue.Queue()
         self.running: dict[int, _Running] = {}
         self.pruned: set[int] = set()
-        self.curves: dict[int, dict[tuple, float]] = {}  # finished trials' epoch values
+        self.pruner = MedianPruner(s.prune_metric, s.prune_warmup, s.prune_min_trials,
+                                   s.direction == "maximize")
         self.finished_here: set[int] = set()
         self.sign = 1.0 if s.direction == "maximize" else -1.0
         self.best: float | None = None
@@ -135,7 +136,7 @@ class _Driver:
         pruning reference curves."""
         n_in, n_out = 0, 0
         for r in self.store.trial_rows(self.s.study):
-            if r["status"] in ("running", "queued"):
+            if r["status"] in ("running", "queued", "stopping"):
                 self.store.update_trial(self.s.study, r["trial_id"], status="lost",
                                         error="the search driver stopped while it ran")
                 continue
@@ -153,7 +154,7 @@ class _Driver:
             for r in self.store.trial_rows(self.s.study):
                 if r["status"] == "ok":
                     hist = self.store.trial(self.s.study, r["trial_id"])["history"]
-                    self.curves[r["trial_id"]] = self._curve(hist)
+                    self.pruner.add(r["trial_id"], hist)
         if n_in or n_out:
             log.info("study %s: %d finished trial(s) inform the search, %d lie outside the "
                      "current space", self.s.study, n_in, n_out)
@@ -183,6 +184,8 @@ class _Driver:
                 if state == "stopping":
                     self._stop_all()
                     return "stopped"
+                for tid in self.store.trial_ids(s.study, "stopping"):
+                    self._send_stop(tid)
             self._drain_events()
             self._collect()
             self._check_time_limits()
@@ -242,7 +245,8 @@ class _Driver:
             if msg.get("kind") == "start":
                 run.attempts += 1
                 run.started = time.monotonic()
-                fields = {"status": "running", "worker": msg.get("worker"),
+                fields = {"status": "stopping" if run.stop_sent else "running",
+                          "worker": msg.get("worker"),
                           "started": msg.get("started"), "retries": run.attempts - 1}
                 self.store.update_trial(self.s.study, tid, **fields)
                 if run.attempts > 1:
@@ -264,31 +268,16 @@ class _Driver:
         key = (row.get("unit"), row.get("epoch"))
         if all((r.get("unit"), r.get("epoch")) != key for r in hist):
             self.store.add_history(self.s.study, tid, row)
-            if tid in self.curves:
-                self.curves[tid] = self._curve([*hist, row])
-
-    def _curve(self, history: list[dict]) -> dict[tuple, float]:
-        m = self.s.prune_metric
-        return {(r.get("unit"), int(r["epoch"])): float(r[m]) for r in history
-                if r.get(m) is not None and "epoch" in r}
+            if tid in self.pruner.curves:
+                self.pruner.add(tid, [*hist, row])
 
     def _maybe_prune(self, tid: int, row: dict) -> None:
-        """Median rule (Golovin et al. 2017, Google Vizier): stop a trial whose value at an
-        epoch is worse than the median of finished trials at the same epoch."""
-        s, m = self.s, self.s.prune_metric
-        if not s.prune or tid in self.pruned or row.get(m) is None or "epoch" not in row:
+        if not self.s.prune or tid in self.pruned:
             return
-        epoch = int(row["epoch"])
-        if epoch < max(1, s.prune_warmup):
-            return
-        key = (row.get("unit"), epoch)
-        refs = [c[key] for c in self.curves.values() if key in c]
-        if len(refs) < max(1, s.prune_min_trials):
-            return
-        med = statistics.median(refs)
-        if self.sign * float(row[m]) < self.sign * med:
-            log.info("trial %d pruned at epoch %d: %s %.4f vs median %.4f of %d trials", tid,
-                     epoch, m, row[m], med, len(refs))
+        prune, med, n = self.pruner.should_prune(row)
+        if prune:
+            log.info("trial %d pruned at epoch %s: %s %.4f vs median %.4f of %d trials", tid,
+                     row.get("epoch"), self.s.prune_metric, row[self.s.prune_metric], med, n)
             self.pruned.add(tid)
             self._send_stop(tid)
 
@@ -354,7 +343,7 @@ class _Driver:
             self.hyper.drop(tid)
         if status == "ok":
             if self.s.prune:
-                self.curves[tid] = self._curve(self.store.trial(self.s.study, tid)["history"])
+                self.pruner.add(tid, self.store.trial(self.s.study, tid)["history"])
             improved = self._note_best(obj)
             self._keep_runs(tid, out, improved)
         elif status in ("fail", "pruned"):

@@ -11,7 +11,7 @@ Tables::
     per_class(study, trial_id, class, jaccard)
     artifacts(study, trial_id, kind, path)           -- run_dir, preview (PNG), ...
 
-Trial statuses: ``queued``, ``running``, ``ok``, ``fail``, ``pruned``, ``stopped``, ``lost``
+Trial statuses: ``queued``, ``running``, ``stopping`` (asked to stop), ``ok``, ``fail``, ``pruned``, ``stopped``, ``lost``
 (the driver died while it ran). Study states: ``created``, ``running``, ``paused``,
 ``stopping``, ``stopped``, ``finished``, ``failed``. A paused or stopping state written by anyone
 (the CLI, the dashboard) is honoured by the running search within a second.
@@ -32,7 +32,7 @@ from satseg.errors import StoreError
 
 DEFAULT_STORE = "satseg-study.db"
 STATES = ("created", "running", "paused", "stopping", "stopped", "finished", "failed")
-STATUSES = ("queued", "running", "ok", "fail", "pruned", "stopped", "lost")
+STATUSES = ("queued", "running", "stopping", "ok", "fail", "pruned", "stopped", "lost")
 DONE = ("ok", "fail", "pruned")  # finished trials: count toward the budget, known to TPE
 
 _SCHEMA = """
@@ -214,6 +214,20 @@ class StudyStore:
     def request_stop(self, name: str) -> None:
         """Ask the running search to stop its running trials (cooperatively) and end."""
         self.set_study_state(name, "stopping")
+
+    def request_trial_stop(self, name: str, trial_id: int) -> None:
+        """Ask the running search to stop one running trial (recorded ``stopped``)."""
+        with self._db() as db:
+            n = db.execute("UPDATE trials SET status='stopping' WHERE study=? AND trial_id=? AND "
+                           "status IN ('queued', 'running')", (name, int(trial_id))).rowcount
+        if not n:
+            raise StoreError(f"trial {trial_id} of study {name!r} is not running")
+
+    def trial_ids(self, name: str, status: str) -> list[int]:
+        """Ids of the study's trials with ``status``."""
+        with self._db() as db:
+            return [r[0] for r in db.execute("SELECT trial_id FROM trials WHERE study=? AND "
+                                             "status=? ORDER BY trial_id", (name, status))]
 
     def delete_study(self, name: str) -> None:
         self.study(name)

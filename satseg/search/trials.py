@@ -161,7 +161,7 @@ class _Dispatcher(threading.Thread):
                     pass
             else:
                 time.sleep(0.01)
-        for tid, (fut, doc, _) in list(self.running.items()):
+        for fut, doc, _ in list(self.running.values()):
             fut.cancel()
             self._fail(doc, "cancelled", tr._fmin_cancelled_reason or "cancelled")
         self.running.clear()

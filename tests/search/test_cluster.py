@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -166,3 +167,34 @@ def test_killed_driver_resumes_without_losing_finished_trials(cluster, tmp_path)
     statuses = [r["status"] for r in rows.values()]
     assert statuses.count("ok") == 8
     assert set(statuses) <= {"ok", "lost"}  # trials running at the kill are marked lost
+
+
+@pytest.mark.skipif(shutil.which("openssl") is None, reason="needs openssl for certificates")
+def test_search_over_tls(tmp_path):
+    import logging
+
+    from distributed import LocalCluster
+    from distributed.security import Security
+
+    from satseg.errors import ConfigError
+
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout",
+                    str(key), "-out", str(cert), "-days", "1", "-subj", "/CN=127.0.0.1"],
+                   check=True, capture_output=True)
+    c, k = str(cert), str(key)
+    sec = Security(tls_ca_file=c, tls_scheduler_cert=c, tls_scheduler_key=k, tls_worker_cert=c,
+                   tls_worker_key=k, tls_client_cert=c, tls_client_key=k, require_encryption=True)
+    with LocalCluster(n_workers=1, threads_per_worker=1, protocol="tls://", security=sec,
+                      host="127.0.0.1", dashboard_address=None,
+                      silence_logs=logging.ERROR) as cl:
+        assert cl.scheduler_address.startswith("tls://")
+        res = run_search({"x": {"type": "uniform", "low": 0, "high": 1}},
+                         objective=obj.quadratic, store=str(tmp_path / "t.db"), n_trials=2,
+                         scheduler=cl.scheduler_address, tls={"ca": c, "cert": c, "key": k},
+                         check_fields=False)
+        assert res.state == "finished" and res.n_ok == 2
+        with pytest.raises(ConfigError, match="needs TLS certificates"):
+            run_search({"x": {"type": "uniform", "low": 0, "high": 1}},
+                       objective=obj.quadratic, store=str(tmp_path / "u.db"), n_trials=1,
+                       scheduler=cl.scheduler_address, check_fields=False)

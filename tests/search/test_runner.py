@@ -135,3 +135,22 @@ def test_settings_are_validated():
     with pytest.raises(ConfigError, match="tls://"):
         run_search(objective=obj.quadratic, scheduler="http://x:1", check_fields=False,
                    space={"x": {"type": "uniform", "low": 0, "high": 1}})
+
+
+def test_one_running_trial_can_be_stopped(plain):
+    store = StudyStore(plain["store"])
+    sp = {"params": {"x": {"type": "uniform", "low": 0, "high": 1}, "sleep": 30}}
+    th = threading.Thread(target=run_search, kwargs=dict(
+        objective=obj.sleeper, study="one", n_trials=1, **{**plain, "space": sp}))
+    th.start()
+    t_end = time.monotonic() + 30
+    while time.monotonic() < t_end and not (store.has_study("one") and "running" in set(
+            store.trials("one")["status"])):
+        time.sleep(0.1)
+    store.request_trial_stop("one", 0)
+    th.join(30)
+    assert not th.is_alive()
+    t = store.trial("one", 0)
+    assert t["status"] == "stopped" and t["duration"] < 20
+    with pytest.raises(StoreError, match="not running"):
+        store.request_trial_stop("one", 0)
