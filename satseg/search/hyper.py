@@ -39,7 +39,7 @@ def get_algo(name: str, startup_trials: int = 5):
         except ImportError as exc:
             raise ConfigError(
                 "algo 'atpe' (adaptive TPE) needs the lightgbm package, which is not installed: "
-                "`pip install lightgbm`, or use --algo tpe") from exc
+                "`pip install 'satseg[atpe]'` (or lightgbm), or use --algo tpe") from exc
         return atpe.suggest
     raise ConfigError(f"unknown search algorithm {name!r}; use tpe, random or atpe")
 
@@ -60,6 +60,7 @@ class HyperoptState:
         self.domain = Domain(_noop, self.expr)
         self.trials = Trials()
         self.algo = get_algo(algo, startup_trials)
+        self.algo_name = algo
         self.seed = int(seed)
         self.sign = -1.0 if direction == "maximize" else 1.0
 
@@ -75,15 +76,32 @@ class HyperoptState:
 
         seed = int(np.random.default_rng([self.seed, int(tid)]).integers(2**31 - 1))
         self.trials.refresh()
-        docs = self.algo([tid], self.domain, self.trials, seed)
+        docs = self.algo([tid], self.domain, self._history(), seed)
         if not docs:
             raise ConfigError("the search algorithm made no suggestion (space exhausted?)")
         self.trials.insert_trial_docs(docs[:1])
+        from hyperopt.utils import coarse_utcnow
+
         doc = self._doc(tid)
         doc["state"] = JOB_STATE_RUNNING
+        doc["book_time"] = doc["refresh_time"] = coarse_utcnow()
         self.trials.refresh()
         vals = {k: list(v) for k, v in doc["misc"]["vals"].items()}
         return self.flat(vals), vals
+
+    def _history(self):
+        """What the algorithm sees: every trial (TPE: running ones count as pending, as in
+        fmin's asynchronous mode), or only finished ones for ATPE, which reads every trial's
+        loss."""
+        if self.algo_name != "atpe":
+            return self.trials
+        from hyperopt import JOB_STATE_DONE, Trials
+
+        view = Trials()
+        view._dynamic_trials = [d for d in self.trials._dynamic_trials
+                                if d["state"] == JOB_STATE_DONE]
+        view.refresh()
+        return view
 
     def flat(self, vals: dict[str, list]) -> dict[str, Any]:
         if hasattr(self.space, "params_from_vals"):
@@ -121,9 +139,12 @@ class HyperoptState:
                 "idxs": {k: ([tid] if v else []) for k, v in vals.items()},
                 "vals": {k: list(v) for k, v in vals.items()}}
         result = {"status": STATUS_OK, "loss": self.sign * float(objective)}
+        from hyperopt.utils import coarse_utcnow
+
         docs = self.trials.new_trial_docs([tid], [None], [result], [misc])
         for d in docs:
             d["state"] = JOB_STATE_DONE
+            d["book_time"] = d["refresh_time"] = coarse_utcnow()
         self.trials.insert_trial_docs(docs)
         self.trials.refresh()
 

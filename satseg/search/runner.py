@@ -98,7 +98,9 @@ class _Driver:
     # ------------------------------------------------------------------ setup
     def run(self) -> SearchResult:
         from satseg.search.cluster import close, connect
+        from satseg.search.hyper import get_algo
 
+        get_algo(self.s.algo)  # a missing optional package fails before the study is created
         self.store, self.space, self.version, self.objective, s = prepare_study(self.s)
         self.s = s
         self.hyper = HyperoptState(self.space, s.algo, s.startup_trials, s.seed, s.direction)

@@ -148,9 +148,21 @@ def test_one_running_trial_can_be_stopped(plain):
             store.trials("one")["status"])):
         time.sleep(0.1)
     store.request_trial_stop("one", 0)
-    th.join(30)
-    assert not th.is_alive()
+    while time.monotonic() < t_end and store.trial("one", 0)["status"] != "stopped":
+        time.sleep(0.1)
     t = store.trial("one", 0)
     assert t["status"] == "stopped" and t["duration"] < 20
+    store.request_stop("one")  # a stopped trial does not count: the study started another
+    th.join(30)
+    assert not th.is_alive()
     with pytest.raises(StoreError, match="not running"):
         store.request_trial_stop("one", 0)
+
+
+def test_adaptive_tpe(plain):
+    pytest.importorskip("lightgbm")
+    sp = {"params": {"x": {"type": "uniform", "low": 0, "high": 1},
+                     "c": {"type": "choice", "options": ["a", "b"]}}}
+    res = run_search(objective=obj.quadratic, study="atpe", n_trials=6, algo="atpe",
+                     **{**plain, "space": sp})
+    assert res.state == "finished" and res.n_ok == 6
