@@ -64,8 +64,12 @@ def run(args: argparse.Namespace) -> int:
     from satseg.search.onevsall import run_per_class
 
     if not logging.getLogger().isEnabledFor(logging.DEBUG):
-        for name in ("distributed", "hyperopt", "tornado"):
-            logging.getLogger(name).setLevel(logging.WARNING)
+        import distributed  # noqa: F401 - their loggers exist after import; quiet them
+        import hyperopt.tpe  # noqa: F401
+
+        for name in list(logging.root.manager.loggerDict):
+            if name.split(".")[0] in ("distributed", "hyperopt", "tornado"):
+                logging.getLogger(name).setLevel(logging.WARNING)
     tls = None
     if args.tls_ca or args.tls_cert or args.tls_key:
         tls = {"ca": args.tls_ca, "cert": args.tls_cert, "key": args.tls_key}

@@ -124,6 +124,7 @@ class _Driver:
             raise
         finally:
             if self.bar is not None:
+                self._update_bar(getattr(self, "done", 0), state)
                 self.bar.close()
             try:
                 client.unsubscribe_topic(self.topic)
@@ -328,6 +329,8 @@ class _Driver:
             status = "pruned" if tid in self.pruned else "stopped"
         elif reason == "time_limit" and status == "ok":
             error = error or "stopped at its time limit"
+        elif reason == "time_limit":
+            error = f"time limit reached before a result ({error})"
         if status == "pruned" and obj is None:
             status = "fail"
         retries = max(0, (run.attempts if run else 1) - 1)
@@ -407,6 +410,10 @@ class _Driver:
     def _update_bar(self, done: int, state: str) -> None:
         info = {"study": self.s.study, "done": done, "running": len(self.running),
                 "total": self.s.n_trials, "best": self.best, "state": state}
+        key = (done, len(self.running), self.best, state)
+        if key == getattr(self, "_last_info", None):
+            return
+        self._last_info = key
         if self.bar is not None:
             self.bar.n = min(done, self.s.n_trials)
             best = "-" if self.best is None else f"{self.best:.4f}"
