@@ -100,7 +100,10 @@ class _Driver:
         from satseg.search.cluster import close, connect
         from satseg.search.hyper import get_algo
 
-        get_algo(self.s.algo)  # a missing optional package fails before the study is created
+        from satseg.search.cluster import scheduler_address, security
+
+        get_algo(self.s.algo)  # a missing package or bad address fails before the study exists
+        security(scheduler_address(self.s.scheduler), self.s.tls)
         self.store, self.space, self.version, self.objective, s = prepare_study(self.s)
         self.s = s
         self.hyper = HyperoptState(self.space, s.algo, s.startup_trials, s.seed, s.direction)

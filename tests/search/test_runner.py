@@ -127,14 +127,16 @@ def test_resume_continues_with_every_finished_trial_known(plain):
     assert len(state) == 5
 
 
-def test_settings_are_validated():
+def test_settings_are_validated(tmp_path):
     with pytest.raises(ConfigError, match="algo"):
         SearchSettings(algo="bayes")
     with pytest.raises(ConfigError, match="n_trials"):
         SearchSettings(n_trials=0)
     with pytest.raises(ConfigError, match="tls://"):
         run_search(objective=obj.quadratic, scheduler="http://x:1", check_fields=False,
-                   space={"x": {"type": "uniform", "low": 0, "high": 1}})
+                   space={"x": {"type": "uniform", "low": 0, "high": 1}},
+                   store=str(tmp_path / "v.db"))
+    assert not (tmp_path / "v.db").exists()  # refused before anything was written
 
 
 def test_one_running_trial_can_be_stopped(plain):
