@@ -10,8 +10,9 @@ In one run:
    cost (store, study creation, connecting; the cluster itself is started beforehand).
 2. Speed-up with 2 workers on a single-threaded CPU-bound objective (a pure-Python loop of
    about ``--cpu`` s) against sequential ``hyperopt.fmin`` with plain ``Trials`` in this
-   process, same number of trials. Target: at least 1.8x (needs 2 free cores; the load
-   average is printed, as other jobs on a shared machine take cores away).
+   process, same number of trials, best of 2 alternating rounds each. Target: at least 1.8x
+   (needs 2 free cores; the load average is printed, as other jobs on a shared machine take
+   cores away; "worker-busy time / wall" shows what the scheduling achieves regardless).
 3. Real data (bundled sample): best validation Jaccard after the same small budget of trials
    (``--real-trials`` each, default 6) for TPE (3 random start-up trials) and random search,
    same seed, with a short-trial version of the default space (1 epoch of 15 steps). With so
@@ -66,29 +67,31 @@ def overhead(address: str, tmp: Path, n: int, sleep: float) -> dict[str, float]:
             "daskt_per_trial": (wall_dt - n * sleep) / n}
 
 
-def speedup(address: str, tmp: Path, n: int, loops: int) -> dict[str, float]:
+def speedup(address: str, tmp: Path, n: int, loops: int, rounds: int = 2) -> dict[str, float]:
+    """Sequential fmin and run_search on 2 workers in alternating rounds; best of each (the
+    machine is shared: other jobs' load changes between rounds)."""
     import numpy as np
+    from distributed import Client
     from hyperopt import Trials, fmin, hp, tpe
 
-    from satseg.search import DaskTrials, run_search
+    from satseg.search import DaskTrials, StudyStore, run_search
 
     space = {"x": hp.uniform("x", 0, 1), "loops": loops}
-    t0 = time.perf_counter()
-    fmin(objs.cpu_hyperopt, space, algo=tpe.suggest, max_evals=n, trials=Trials(),
-         show_progressbar=False, rstate=np.random.default_rng(0))
-    seq = time.perf_counter() - t0
-    t0 = time.perf_counter()
-    run_search({"params": {"x": {"type": "uniform", "low": 0, "high": 1}, "loops": loops}},
-               objective=objs.cpu_work, study="speedup", store=str(tmp / "s.db"), n_trials=n,
-               parallelism=2, scheduler=address, check_fields=False)
-    par = time.perf_counter() - t0
-    from satseg.search import StudyStore
-
-    rows = StudyStore(tmp / "s.db").trial_rows("speedup")
-    span = max(r["finished"] for r in rows) - min(r["started"] for r in rows)
-    mean_dur = sum(r["duration"] for r in rows) / len(rows)
-    from distributed import Client
-
+    seqs, pars, spans, durs = [], [], [], []
+    for k in range(rounds):
+        t0 = time.perf_counter()
+        fmin(objs.cpu_hyperopt, space, algo=tpe.suggest, max_evals=n, trials=Trials(),
+             show_progressbar=False, rstate=np.random.default_rng(0))
+        seqs.append(time.perf_counter() - t0)
+        t0 = time.perf_counter()
+        run_search({"params": {"x": {"type": "uniform", "low": 0, "high": 1}, "loops": loops}},
+                   objective=objs.cpu_work, study=f"speedup-{k}", store=str(tmp / "s.db"),
+                   n_trials=n, parallelism=2, scheduler=address, check_fields=False)
+        pars.append(time.perf_counter() - t0)
+        rows = StudyStore(tmp / "s.db").trial_rows(f"speedup-{k}")
+        spans.append(max(r["finished"] for r in rows) - min(r["started"] for r in rows))
+        durs.append(sum(r["duration"] for r in rows) / len(rows))
+    best = int(np.argmin(pars))
     times = []
     with Client(address) as client:
         for _ in range(2):  # cold (workers import hyperopt for the Domain), then warm
@@ -97,8 +100,9 @@ def speedup(address: str, tmp: Path, n: int, loops: int) -> dict[str, float]:
                  trials=DaskTrials(parallelism=2, client=client), show_progressbar=False,
                  rstate=np.random.default_rng(0))
             times.append(time.perf_counter() - t0)
-    return {"sequential": seq, "run_search": par, "dasktrials": times[0],
-            "dasktrials_warm": times[1], "span": span, "mean_duration": mean_dur}
+    return {"sequential": min(seqs), "run_search": pars[best], "dasktrials": times[0],
+            "dasktrials_warm": times[1], "span": spans[best], "mean_duration": durs[best],
+            "rounds": rounds}
 
 
 def real(tmp: Path, n: int) -> dict[str, dict]:
@@ -150,7 +154,8 @@ def main() -> int:
     x_rs, x_dt = sp["sequential"] / sp["run_search"], sp["sequential"] / sp["dasktrials"]
     good = x_rs >= 1.8
     ok &= good
-    print(f"(2) {args.trials} CPU-bound trials of ~{args.cpu:g} s: sequential fmin "
+    print(f"(2) {args.trials} CPU-bound trials of ~{args.cpu:g} s, best of {sp['rounds']} "
+          "alternating rounds: sequential fmin "
           f"{sp['sequential']:.2f} s; run_search on 2 workers {sp['run_search']:.2f} s = "
           f"{x_rs:.2f}x [{'PASS' if good else 'FAIL'}: target >= 1.8x]")
     print(f"    DaskTrials + fmin on 2 workers: {sp['dasktrials']:.2f} s = {x_dt:.2f}x on fresh "
