@@ -96,3 +96,17 @@ def test_study_commands(searched, capsys):
     assert StudyStore(db).study_state("all") == "paused"
     assert main(["study", "show", "nope", "--store", db]) == 2  # one-line error
     assert "no study 'nope'" in capsys.readouterr().err
+
+
+def test_combine_with_retraining(searched):
+    tmp, db = searched
+    out = tmp / "retrained"
+    assert main(["study", "combine", "pc", "--store", db, "--out", str(out), "--retrain",
+                 "--epochs", "1"]) == 0
+    from satseg.training import load_run
+
+    run = load_run(out)
+    assert run.mode == "one_vs_all" and len(run.models) == 2
+    combined = json.loads((out / "combined.json").read_text())
+    assert all(v["retrained"] for v in combined.values())
+    assert len(list((out / "units").glob("*/model.keras"))) == 2
