@@ -336,11 +336,14 @@ class StudyStore:
         with self._db() as db:
             db.execute("DELETE FROM artifacts WHERE study=? AND trial_id=?", (study, trial_id))
 
-    def trial_rows(self, study: str) -> list[dict[str, Any]]:
-        """Every trial of a study as a plain dict (params decoded), ordered by id."""
+    def trial_rows(self, study: str, trial_id: int | None = None) -> list[dict[str, Any]]:
+        """Every trial of a study (or the one ``trial_id``) as a plain dict (params decoded),
+        ordered by id."""
+        where, args = ("WHERE study=?", (study,)) if trial_id is None else (
+            "WHERE study=? AND trial_id=?", (study, int(trial_id)))
         with self._db() as db:
             rows = db.execute(f"SELECT trial_id, {', '.join(_TRIAL_COLS)} FROM trials "
-                              "WHERE study=? ORDER BY trial_id", (study,)).fetchall()
+                              f"{where} ORDER BY trial_id", args).fetchall()
         out = []
         for r in rows:
             d = dict(zip(("trial_id", *_TRIAL_COLS), r, strict=True))
@@ -358,7 +361,11 @@ class StudyStore:
         rows = self.trial_rows(study)
         meta = ["trial_id", "status", "objective", "duration", "error", "started", "finished",
                 "worker", "retries", "space_version"]
-        recs = [{**{k: r[k] for k in meta}, **r["params"]} for r in rows]
+        recs = []
+        for r in rows:  # bookkeeping first; a parameter never hides a bookkeeping column
+            rec = {k: r[k] for k in meta}
+            rec.update({k: v for k, v in r["params"].items() if k not in rec})
+            recs.append(rec)
         df = pd.DataFrame(recs, columns=None if recs else meta)
         if len(df):
             df["objective"] = pd.to_numeric(df["objective"])
@@ -368,7 +375,7 @@ class StudyStore:
         """One trial: its row plus ``history`` (list of dicts), ``per_class`` ({class: J}) and
         ``artifacts`` ({kind: path}, e.g. run_dir, preview)."""
         trial_id = int(trial_id)
-        rows = [r for r in self.trial_rows(study) if r["trial_id"] == trial_id]
+        rows = self.trial_rows(study, trial_id)
         if not rows:
             raise StoreError(f"study {study!r} has no trial {trial_id} in {self.path}")
         out = rows[0]
