@@ -85,10 +85,8 @@ def test_pruning_and_early_stopping(plain):
     assert len(df) == 10 and len(pruned) >= 1 and res.n_pruned == len(pruned)
     for tid in pruned["trial_id"]:
         assert len(store.trial("pr", tid)["history"]) < 3  # stopped before its last epoch
-    const = {"params": {"x": {"type": "uniform", "low": 0, "high": 1}}}
-    res = run_search(objective=obj.failing_never if hasattr(obj, "failing_never") else obj.epochs,
-                     study="es", n_trials=30, early_stop=3, algo="random", **{
-                         **plain, "space": const, "parallelism": 1})
+    res = run_search(objective=obj.quadratic, study="es", n_trials=30, early_stop=3,
+                     algo="random", **{**plain, "parallelism": 1})
     n = len(store.trials("es"))
     best_at = int(store.trials("es")["objective"].idxmax())
     assert res.state == "finished" and n == best_at + 1 + 3 < 30
