@@ -32,6 +32,7 @@ class Field:
     value: Any = None  # the fixed value (fixed, or a disabled field)
     enabled: bool = True
     bounds: tuple[float, float] | None = None  # limits of the slider (numeric)
+    when: dict[str, Any] | None = None  # condition on a choice (satseg.search), kept as is
 
 
 def parse_yaml(text: str) -> dict[str, Any]:
@@ -112,13 +113,14 @@ def fields_from_dict(doc: dict[str, Any]) -> list[Field]:
                 except (KeyError, TypeError, ValueError) as exc:
                     raise SpaceError(f"parameter {name!r}: a {kind} range needs numeric low and high") from exc
                 f = Field(name=name, kind=typ, low=low, high=high, log=log, q=spec.get("q"),
-                          enabled=enabled, bounds=_slider_bounds(low, high, log))
+                          enabled=enabled, bounds=_slider_bounds(low, high, log),
+                          when=spec.get("when"))
             elif kind == "choice":
                 opts = spec.get("options")
                 if not isinstance(opts, list) or not opts:
                     raise SpaceError(f"parameter {name!r}: a choice needs a non-empty list 'options'")
                 f = Field(name=name, kind="choice", options=list(spec.get("offered", opts)),
-                          selected=list(opts), enabled=enabled)
+                          selected=list(opts), enabled=enabled, when=spec.get("when"))
             else:
                 raise SpaceError(
                     f"parameter {name!r}: unknown type {kind!r}; use one of "
@@ -147,6 +149,8 @@ def dict_from_fields(fields: list[Field]) -> dict[str, Any]:
                 spec["offered"] = list(f.options)
         else:
             spec = f.value
+        if f.when and isinstance(spec, dict):
+            spec["when"] = f.when
         (params if f.enabled else disabled)[f.name] = spec
     doc: dict[str, Any] = {"params": params}
     if disabled:
