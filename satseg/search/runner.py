@@ -97,10 +97,8 @@ class _Driver:
 
     # ------------------------------------------------------------------ setup
     def run(self) -> SearchResult:
-        from satseg.search.cluster import close, connect
+        from satseg.search.cluster import close, connect, scheduler_address, security
         from satseg.search.hyper import get_algo
-
-        from satseg.search.cluster import scheduler_address, security
 
         get_algo(self.s.algo)  # a missing package or bad address fails before the study exists
         security(scheduler_address(self.s.scheduler), self.s.tls)
