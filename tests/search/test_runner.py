@@ -75,6 +75,7 @@ def test_pause_resume_and_stop_through_the_store(plain):
     assert n() < 40 and n("running") == 0 and n("queued") == 0
 
 
+@pytest.mark.slow
 def test_pruning_and_early_stopping(plain):
     res = run_search(objective=obj.epochs, study="pr", n_trials=10, algo="random", prune=True,
                      prune_min_trials=2, parallelism=1, **{k: v for k, v in plain.items()

@@ -9,6 +9,7 @@ import textwrap
 from pathlib import Path
 
 import numpy as np
+import pytest
 from hyperopt import STATUS_OK, fmin, hp, tpe
 
 from satseg.search import DaskTrials
@@ -67,6 +68,7 @@ SCRIPT = textwrap.dedent("""
 """)
 
 
+@pytest.mark.slow
 def test_same_seed_same_trial_sequence_in_separate_processes(tmp_path, dask_address):
     def run(name, seed):
         out = subprocess.run([sys.executable, "-c", SCRIPT, str(tmp_path / name), dask_address,
