@@ -34,6 +34,11 @@ NUMERIC = ("uniform", "loguniform", "quniform", "qloguniform", "int")
 TYPES = (*NUMERIC, "choice")
 _KEYS = {"type", "low", "high", "q", "options", "offered", "when", "doc"}
 DEFAULT_SPACE = Path(__file__).resolve().parents[1] / "configs" / "space_default.yaml"
+#: Spaces that ship with satseg, by name: ``--space quick`` works without a file.
+BUNDLED_SPACES = {
+    "default": DEFAULT_SPACE,
+    "quick": DEFAULT_SPACE.with_name("space_quick.yaml"),
+}
 
 
 @dataclass(frozen=True)
@@ -338,9 +343,11 @@ def _read(doc: Any) -> tuple[Any, str | None]:
 
     if isinstance(doc, (str, Path)) and not (isinstance(doc, str) and "\n" in doc):
         p = Path(doc)
+        if not p.is_file() and str(doc) in BUNDLED_SPACES:
+            p = BUNDLED_SPACES[str(doc)]
         if not p.is_file():
-            raise SpaceError(f"search space file {p} does not exist; give a YAML file "
-                             f"(the default is {DEFAULT_SPACE})")
+            raise SpaceError(f"search space file {p} does not exist; give a YAML file or a "
+                             f"bundled space name ({', '.join(BUNDLED_SPACES)})")
         try:
             return yaml.safe_load(p.read_text()), str(p)
         except yaml.YAMLError as exc:
