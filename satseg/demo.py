@@ -77,7 +77,8 @@ def main() -> int:
         log = open(demo_dir / "search.log", "a")  # noqa: SIM115 - lives as long as the process
         args = [
             "search", "--data", "sample", "--store", str(store), "--study", "demo",
-            "--trials", trials, "--parallel", "1", "--resume",
+            "--space", "quick", "--trials", trials, "--parallel", "1", "--resume",
+            "--no-progress",
         ]
         print(f"$ satseg {' '.join(args)} > {log.name} (background)", flush=True)
         search = subprocess.Popen(_cli(*args), stdout=log, stderr=subprocess.STDOUT)

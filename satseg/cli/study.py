@@ -44,6 +44,22 @@ def _need_name(args: argparse.Namespace) -> str:
     return args.name
 
 
+def _readable(df):
+    """Times as local 'YYYY-mm-dd HH:MM', durations in whole seconds, bookkeeping columns
+    dropped and parameter names without their section, so a table fits a terminal."""
+    import pandas as pd
+
+    df = df.copy()
+    for col in ("created", "started", "finished"):
+        if col in df:
+            df[col] = pd.to_datetime(df[col], unit="s", utc=True).dt.tz_convert(None).dt.strftime(
+                "%Y-%m-%d %H:%M").fillna("")
+    if "duration" in df:
+        df["duration"] = df["duration"].round(0)
+    df = df.drop(columns=[c for c in ("worker", "retries", "space_version", "finished") if c in df])
+    return df.rename(columns=lambda c: c.split(".", 1)[1] if "." in c else c)
+
+
 def run(args: argparse.Namespace) -> int:
     from pathlib import Path
 
@@ -57,7 +73,7 @@ def run(args: argparse.Namespace) -> int:
     pd.set_option("display.max_columns", 12)
     if args.action == "list":
         df = store.list_studies()
-        print("no studies" if df.empty else df.drop(columns=["updated"]).to_string(index=False))
+        print("no studies" if df.empty else _readable(df.drop(columns=["updated"])).to_string(index=False))
         return 0
     name = _need_name(args)
     if args.action == "show":
@@ -71,7 +87,8 @@ def run(args: argparse.Namespace) -> int:
         if len(df):
             df = df.sort_values("objective", ascending=rec["direction"] == "minimize",
                                 na_position="last")
-            print(df.head(args.top).to_string(index=False))
+            print(_readable(df.head(args.top)).to_string(index=False))
+            print("(one trial in full: satseg study show NAME --trial ID; all: satseg study export)")
     elif args.action == "export":
         from satseg.search import export_study
 
