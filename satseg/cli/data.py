@@ -207,8 +207,26 @@ def format_info(d: dict[str, Any]) -> str:
         )
     offsets = d.get("registration") or d.get("offsets")
     if offsets:
-        lines += ["", "registration offsets (px):", json.dumps(offsets, indent=1)]
+        lines += ["", "registration: offset (dy, dx) of each band group against RGB, in the "
+                  "group's own px (and in RGB px)", _offset_table(offsets)]
     return "\n".join(lines)
+
+
+def _offset_table(offsets: dict) -> str:
+    """One row per scene, one column per band group: ``dy, dx (dy_ref, dx_ref)``."""
+    groups = list(dict.fromkeys(g for per in offsets.values() for g in per))
+    rows = []
+    for scene, per in offsets.items():
+        row = [scene]
+        for g in groups:
+            o = per.get(g) or {}
+            if "dy_px" in o:
+                row.append(f"{o['dy_px']:+.2f}, {o['dx_px']:+.2f} "
+                           f"({o.get('dy_ref_px', 0):+.2f}, {o.get('dx_ref_px', 0):+.2f})")
+            else:
+                row.append(json.dumps(o))
+        rows.append(row)
+    return _table(rows, ["scene", *groups])
 
 
 def cmd_stack(args: argparse.Namespace) -> int:

@@ -240,7 +240,7 @@ def test_synth_info_and_stack_dstl(capsys, tmp_path):
     pixels = {c["name"]: c["pixels"] for c in d["classes"]}
     assert len(pixels) == 10 and pixels["Crops"] > 0 and d["pixels"]["labelled"] > 0
     code, out, _ = run(capsys, "data", "info", str(tmp_path / "s"))
-    assert code == 0 and "registration offsets" in out and "sixteen_band/{id}_M.tif" in out
+    assert code == 0 and "registration: offset (dy, dx)" in out and "(+" in out and "sixteen_band/{id}_M.tif" in out
     dst = tmp_path / "m.zarr"
     code, text, _ = run(
         capsys,
