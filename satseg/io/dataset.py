@@ -126,7 +126,8 @@ def open_dataset(path: str | Path, manifest: str | Path | None = None) -> SegDat
 
     ``"sample"`` is the small real Dubai sample shipped inside the package. ``manifest`` names a
     manifest file kept elsewhere (for read-only data folders); a path to a ``.yaml`` file opens
-    the folder that holds it with that manifest.
+    the folder named by its ``root:`` key, or else the folder that holds it: a manifest file is
+    then a complete data set reference for every command (``--data dubai.satseg.yaml``).
     """
     if str(path) == "sample":
         from satseg.datasets.sample import sample_path
@@ -134,7 +135,12 @@ def open_dataset(path: str | Path, manifest: str | Path | None = None) -> SegDat
         path = sample_path()
     root = Path(path).expanduser()
     if manifest is None and root.is_file() and root.suffix.lower() in (".yaml", ".yml"):
-        root, manifest = root.parent, root
+        # A manifest file alone: its data folder is its `root:` key, else its own folder.
+        from satseg.io.generic import GenericDataset
+        from satseg.io.manifest import load_manifest
+
+        m = load_manifest(root)
+        return GenericDataset(m.root or root.parent, m)
     if not root.exists():
         raise MissingFileError(
             f"data set folder {root} does not exist; pass a DSTL folder, a folder with a "

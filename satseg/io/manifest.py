@@ -29,6 +29,7 @@ _KIND_ALIASES = {
 }
 _TOP_KEYS = {
     "name",
+    "root",
     "description",
     "sensor",
     "bands",
@@ -101,6 +102,7 @@ class Manifest:
     labels: LabelSpec | None
     classes: tuple[ClassSpec, ...]
     sensor: str | None = None
+    root: Path | None = None  # data folder named by the manifest (relative to the manifest)
 
     @property
     def per_band_files(self) -> bool:
@@ -361,9 +363,18 @@ def parse_manifest(raw: Any, path: Path) -> Manifest:
         clash = sorted(set(seen) & set(labels.ignore + labels.background))
         if clash:
             raise _fail(path, "labels", f"values {clash} are both a class and ignore/background")
+    root = raw.get("root")
+    if root is not None:
+        if not isinstance(root, str) or not root.strip():
+            raise _fail(path, "root", f"{root!r} must be a folder path (relative to the manifest)")
+        root = (path.parent / Path(root).expanduser()).resolve()
+        if not root.is_dir():
+            raise _fail(path, "root", f"the data folder {root} does not exist; fix the path "
+                        "(relative paths start at the manifest's folder)")
     return Manifest(
         path=path,
-        name=str(raw.get("name") or path.parent.name),
+        root=root,
+        name=str(raw.get("name") or (root or path.parent).name),
         bands=bands,
         image_pattern=pattern,
         image_nodata=None if nodata is None else float(nodata),

@@ -118,6 +118,22 @@ def test_explicit_manifest_path_and_yaml_path(tmp_path):
     assert ds.manifest.path == manifest
 
 
+def test_manifest_file_with_root_is_a_whole_data_set_reference(tmp_path):
+    from satseg.errors import ManifestError
+
+    makers.colour_dataset(tmp_path / "data")
+    text = (tmp_path / "data" / "satseg.yaml").read_text()
+    (tmp_path / "data" / "satseg.yaml").unlink()
+    (tmp_path / "conf").mkdir()
+    manifest = tmp_path / "conf" / "mine.satseg.yaml"
+    manifest.write_text("root: ../data\n" + text)
+    ds = open_dataset(str(manifest))
+    assert len(ds.ids()) == 2 and ds.root.resolve() == (tmp_path / "data").resolve()
+    manifest.write_text("root: ../nowhere\n" + text)
+    with pytest.raises(ManifestError, match="root.*does not exist"):
+        open_dataset(manifest)
+
+
 def test_bands_default_from_file_when_not_declared(tmp_path):
     makers.code_dataset(tmp_path, n=1, bands=5)
     import yaml
