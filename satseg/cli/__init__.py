@@ -62,6 +62,13 @@ def main(argv: list[str] | None = None) -> int:
     except SatsegError as exc:
         print(f"satseg: error: {exc}", file=sys.stderr)
         return 2
+    except ModuleNotFoundError as exc:
+        if (exc.name or "").split(".")[0] != "tensorflow":
+            raise
+        from satseg._tensorflow import INSTALL_HINT
+
+        print(f"satseg: error: this command needs TensorFlow; {INSTALL_HINT}", file=sys.stderr)
+        return 2
     except KeyboardInterrupt:
         print("satseg: interrupted", file=sys.stderr)
         return 130

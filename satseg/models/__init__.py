@@ -60,6 +60,9 @@ def __getattr__(name: str) -> Any:
         raise AttributeError(f"module 'satseg.models' has no attribute {name!r}")
     import importlib
 
+    from satseg._tensorflow import require_tensorflow
+
+    require_tensorflow(f"satseg.models.{name}")
     return getattr(importlib.import_module(module), name)
 
 

@@ -139,6 +139,9 @@ def train(
             config and split.
         val_ids: validation image ids (overrides ``data.val_ids`` and the automatic split).
     """
+    from satseg._tensorflow import require_tensorflow
+
+    require_tensorflow("training")
     t0 = time.monotonic()
     run_dir = Path(out_dir) if out_dir is not None else Path(tempfile.mkdtemp(prefix="satseg-run-"))
     if resume:

@@ -200,6 +200,9 @@ class RunModel:
 
 def load_run(run_dir: str | Path) -> RunModel:
     """Load a run folder written by :func:`satseg.training.train`."""
+    from satseg._tensorflow import require_tensorflow
+
+    require_tensorflow(f"loading the model in {run_dir}")
     from satseg.training.config import TrainConfig
 
     root = Path(run_dir)

@@ -30,3 +30,15 @@ def test_loading_an_image_does_not_pull_tensorflow_or_panel():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     loaded = set(json.loads(out.stdout))
     assert not [m for m in ("tensorflow", "keras", "panel", "holoviews") if m in loaded]
+
+
+def test_missing_tensorflow_gives_the_install_fix(tmp_path):
+    """Without TensorFlow (blocked here), training says which extra to install: no traceback."""
+    code = (
+        "import sys; sys.modules['tensorflow'] = None\n"
+        "from satseg.cli import main\n"
+        f"sys.exit(main(['train', '--out', {str(tmp_path / 'run')!r}, '--no-progress']))\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 2, proc.stderr
+    assert "satseg[cpu]" in proc.stderr and "Traceback" not in proc.stderr
