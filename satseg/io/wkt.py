@@ -182,5 +182,5 @@ def write_submission(
                     writer.writerow((image_id, cls, wkt))
     except OSError as exc:
         raise OutputError(f"cannot write submission {path}: {exc}") from None
-    log.info("wrote submission %s (%d images)", path, len(want))
+    log.debug("wrote submission %s (%d images)", path, len(want))
     return path

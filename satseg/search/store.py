@@ -203,17 +203,33 @@ class StudyStore:
     def study_state(self, name: str) -> str:
         return self.study(name)["state"]
 
+    def _request(self, name: str, state: str, allowed: tuple[str, ...], fix: str) -> None:
+        """Set ``state`` only from one of ``allowed`` (atomically): a finished study is never
+        marked running again by a stray resume."""
+        with self._db() as db:
+            n = db.execute(
+                f"UPDATE studies SET state=?, updated=? WHERE name=? AND state IN "
+                f"({', '.join('?' * len(allowed))})", (state, time.time(), name, *allowed)).rowcount
+        if not n:
+            current = self.study_state(name)  # StoreError when the study does not exist
+            if current != state:
+                raise StoreError(f"study {name!r} is {current}: {fix}")
+
     def request_pause(self, name: str) -> None:
         """Ask the running search to start no new trial (running ones finish)."""
-        self.set_study_state(name, "paused")
+        self._request(name, "paused", ("created", "running"),
+                      "only a created or running study can be paused")
 
     def request_resume(self, name: str) -> None:
         """Let a paused search go on."""
-        self.set_study_state(name, "running")
+        self._request(name, "running", ("paused",),
+                      "only a paused study resumes this way; to continue a finished, stopped "
+                      f"or failed study run: satseg search --study {name} --resume")
 
     def request_stop(self, name: str) -> None:
         """Ask the running search to stop its running trials (cooperatively) and end."""
-        self.set_study_state(name, "stopping")
+        self._request(name, "stopping", ("created", "running", "paused"),
+                      "only a created, running or paused study can be stopped")
 
     def request_trial_stop(self, name: str, trial_id: int) -> None:
         """Ask the running search to stop one running trial (recorded ``stopped``)."""

@@ -62,6 +62,12 @@ def test_states_and_errors(store):
     store.request_resume("s1")
     store.request_stop("s1")
     assert store.study_state("s1") == "stopping"
+    store.set_study_state("s1", "finished")
+    with pytest.raises(StoreError, match="'s1' is finished: only a paused study resumes"):
+        store.request_resume("s1")  # a stray resume never marks a finished study running
+    with pytest.raises(StoreError, match="is finished"):
+        store.request_pause("s1")
+    assert store.study_state("s1") == "finished"
     with pytest.raises(StoreError, match="unknown study state"):
         store.set_study_state("s1", "sleeping")
     with pytest.raises(StoreError, match="already exists"):
