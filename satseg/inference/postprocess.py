@@ -205,6 +205,17 @@ def threshold_rows(probs_hwk: np.ndarray, pp: PostProcess) -> np.ndarray:
     return probs_hwk >= thr
 
 
+def _at_edges_too(op: Any, mask: np.ndarray, radius: int) -> np.ndarray:
+    """A scipy binary opening/closing with the mask continued beyond the image (edge padding).
+
+    scipy treats pixels outside the array as 0, so a closing eroded a ``radius`` px frame off
+    every mask and an opening cut corners that touch the border.
+    """
+    pad = 2 * radius  # each step of the opening/closing reaches ``radius`` px
+    out = op(np.pad(mask, pad, mode="edge"), _disk(radius))
+    return out[pad:-pad, pad:-pad]
+
+
 def clean_masks(masks: np.ndarray, pp: PostProcess) -> np.ndarray:
     """Morphology, minimum areas and cross-class rules on thresholded bool ``(K, H, W)`` masks
     (modified in place and returned)."""
@@ -213,9 +224,9 @@ def clean_masks(masks: np.ndarray, pp: PostProcess) -> np.ndarray:
     for k, name in enumerate(pp.class_names):
         m = masks[k]
         if pp.open_radius:
-            m = ndimage.binary_opening(m, _disk(pp.open_radius))
+            m = _at_edges_too(ndimage.binary_opening, m, pp.open_radius)
         if pp.close_radius:
-            m = ndimage.binary_closing(m, _disk(pp.close_radius))
+            m = _at_edges_too(ndimage.binary_closing, m, pp.close_radius)
         masks[k] = remove_small(m, int(pp.min_area.get(name, 0)))
     return apply_rules(masks, pp.class_names, pp.active_rules())
 

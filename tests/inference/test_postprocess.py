@@ -37,6 +37,18 @@ def test_thresholds_min_area_and_morphology():
     assert m3[0, 12, 12] == 1 and m3[0, 25].sum() == 0
 
 
+def test_morphology_keeps_the_image_border():
+    # scipy's opening/closing treat pixels outside the image as 0: a closing used to clear a
+    # radius-wide frame of every mask, an opening the corners
+    p = np.ones((1, 12, 15), np.float32)
+    for r in (1, 2):
+        m = apply_postprocess(p, PostProcess(class_names=("a",), open_radius=r, close_radius=r))
+        assert m.all()
+    p[0, :, :5] = 0  # an object touching three borders keeps its edge pixels
+    m = apply_postprocess(p, PostProcess(class_names=("a",), close_radius=2))
+    assert (m[0] == (p[0] > 0.5)).all()
+
+
 def test_dstl_rules_are_the_default_for_dstl_names_only():
     rules = default_rules(DSTL)
     assert [w for w, _ in rules] == ["Waterway", "Standing water", "Buildings", "Road"]
