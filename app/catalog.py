@@ -128,8 +128,8 @@ class Catalog:
         stack = self.stack(name, image_id)
         bands = self.band_names(name, image_id)
         if layer in bands:
-            arr = stack.sel(band=layer)
-        elif layer in self.indices(name, image_id):
+            return self._band_chunk(name, image_id, stack, bands, layer)
+        if layer in self.indices(name, image_id):
             compute_index, _ = _index_api()
             arr = compute_index(stack, layer)
         else:
@@ -138,11 +138,41 @@ class Catalog:
                 f"choose one of {', '.join(self.layers(name, image_id))}"
             )
         values = np.asarray(arr.values if hasattr(arr, "values") else arr, dtype=np.float32)
+        self._remember({key: values})
+        return values
+
+    def _remember(self, layers: dict[tuple[str, str, str], np.ndarray]) -> None:
+        """Add layers to the cache (the last one given is the most recently used)."""
         with self._lock:
-            self._layers[key] = values
+            for key, values in layers.items():
+                self._layers[key] = values
+                self._layers.move_to_end(key)
             while len(self._layers) > self.max_layers:
                 self._layers.popitem(last=False)
-        return values
+
+    def _band_chunk(self, name: str, image_id: str, stack, bands: list[str], layer: str) -> np.ndarray:
+        """One band, computed together with the bands that share its dask chunk.
+
+        A band stack reads and resamples a band group (DSTL's 8 M or 8 A bands, RGB) in one task
+        per row block, so one band costs as much as its whole chunk: every band of the chunk is
+        kept, and switching to another band of the group is then immediate.
+        """
+        i = bands.index(layer)
+        lo, hi = i, i + 1
+        chunks = getattr(getattr(stack, "data", None), "chunks", None)
+        if chunks:
+            edges = np.cumsum((0, *chunks[0]))
+            j = int(np.searchsorted(edges, i, side="right")) - 1
+            lo, hi = int(edges[j]), int(edges[j + 1])
+            if hi - lo > max(1, self.max_layers // 2):  # a huge chunk: keep the one band only
+                lo, hi = i, i + 1
+        values = np.asarray(stack.isel(band=slice(lo, hi)).values, dtype=np.float32)
+        # Copies: a cached band must not keep its whole group's array alive after the others
+        # have left the cache.
+        layers = {(name, image_id, bands[k]): values[k - lo].copy() for k in range(lo, hi) if k != i}
+        layers[(name, image_id, layer)] = values[i - lo].copy()
+        self._remember(layers)
+        return layers[(name, image_id, layer)]
 
     def pixel(self, name: str, image_id: str, row: int, col: int) -> np.ndarray:
         """Every band's value at one pixel (from memory where cached, else from the lazy stack)."""

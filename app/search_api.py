@@ -1,8 +1,11 @@
-"""The Hyperspace tab's link to ``satseg.search`` (docs/ARCHITECTURE.md, "Search").
+"""The Hyperspace tab's link to ``satseg.search`` (docs/ARCHITECTURE.md, "Search"; docs/search.md).
 
-Everything the tab asks of the search goes through this module: the default space, validation
-with ``load_space``, launching ``run_search`` in a background thread, pause/resume/stop through
-the study store, and refinement advice (``refine_space``).
+Everything the tab asks of the search goes through this module: the bundled spaces
+(``load_space(None | "quick" | ...)``), validation with ``load_space``, launching ``run_search``
+(one study) or ``run_per_class`` (one study per class, ``NAME/<class>``, the names
+``satseg study combine NAME`` reads) in a background job, pause/resume/stop through the study
+store (``StudyStore.request_pause/request_resume/request_stop``), and refinement advice
+(``refine_space``) on the selected study's latest space.
 """
 
 from __future__ import annotations
@@ -14,13 +17,21 @@ from typing import Any
 
 from app.jobs import Job
 from app.spacefields import Field, dict_from_fields, dump_yaml, fields_from_dict
-from satseg.errors import SpaceError
+from satseg.errors import SpaceError, StoreError
 
 log = logging.getLogger("satseg.app.search")
+
+#: Study states in which a search may still be running (or about to start its loop).
+ACTIVE = ("created", "running", "paused", "stopping")
 
 
 def slug(name: str) -> str:
     return re.sub(r"[^A-Za-z0-9_.-]+", "_", name).strip("_").lower() or "class"
+
+
+def class_study(name: str, cls: str) -> str:
+    """The study of one class in a per-class search (as ``satseg.search.run_per_class`` names it)."""
+    return f"{name}/{cls}"
 
 
 def _search():
@@ -36,21 +47,37 @@ def _search():
     return search
 
 
+def bundled_spaces() -> list[str]:
+    """Names of the search spaces that ship with satseg (``default`` first)."""
+    try:
+        from satseg.search.space import BUNDLED_SPACES
+    except ImportError:
+        return ["default"]
+    names = list(BUNDLED_SPACES)
+    return sorted(names, key=lambda n: (n != "default", n))
+
+
+def _bundled_source(name: str | None):
+    """What ``load_space`` is given for a bundled space: None (default) or its file."""
+    if name in (None, "", "default"):
+        return None
+    try:
+        from satseg.search.space import BUNDLED_SPACES
+    except ImportError:
+        return name
+    if name not in BUNDLED_SPACES:
+        raise SpaceError(f"no bundled search space {name!r}; bundled: {', '.join(BUNDLED_SPACES)}")
+    return str(BUNDLED_SPACES[name])  # the file, never a same-named file in the server's folder
+
+
+def space_yaml(name: str | None = None) -> str:
+    """A bundled space (``None``/``"default"``, ``"quick"``, ...) as YAML for the editor."""
+    return dump_yaml(_space_dict(_search().load_space(_bundled_source(name))))
+
+
 def default_space_yaml() -> str:
     """The search's default space as YAML."""
-    search = _search()
-    space = search.load_space(None) if _accepts_none(search.load_space) else search.default_space()
-    return dump_yaml(_space_dict(space))
-
-
-def _accepts_none(fn) -> bool:
-    import inspect
-
-    try:
-        params = list(inspect.signature(fn).parameters.values())
-    except (TypeError, ValueError):
-        return False
-    return bool(params) and params[0].default is None
+    return space_yaml(None)
 
 
 def _space_dict(space: Any) -> dict[str, Any]:
@@ -72,7 +99,7 @@ def space_from_fields(fields: list[Field]) -> dict[str, Any]:
     return dict_from_fields(fields)
 
 
-def load(doc: dict[str, Any]):
+def load(doc: Any):
     """``satseg.search.load_space`` of a document (SpaceError when the search rejects it)."""
     return _search().load_space(doc)
 
@@ -81,81 +108,182 @@ def validate(fields: list[Field]) -> None:
     load(dict_from_fields(fields))
 
 
-class SearchController:
-    """Runs the planned studies one after the other (``run_search``) and controls them through
-    the store (pause, resume, stop)."""
+def existing_trials(store, studies: list[str]) -> dict[str, int]:
+    """``{study: number of trials}`` of the planned studies that already have trials."""
+    out = {}
+    for s in studies:
+        if store.has_study(s):
+            n = len(store.trial_rows(s))
+            if n:
+                out[s] = n
+    return out
 
-    def __init__(self, *, store, store_path: str, data: str, space: dict, plan, n_trials: int,
-                 parallelism: int, scheduler: str | None, resume: bool):
+
+def finished_trials(store, study: str) -> int:
+    """Trials of a study that count toward its budget (ok, fail, pruned)."""
+    return sum(r["status"] in ("ok", "fail", "pruned") for r in store.trial_rows(study))
+
+
+class SearchController:
+    """Runs one study (``run_search``) or one per class (``run_per_class``) in a background job
+    and controls it through the store (pause, resume, stop).
+
+    A request is also remembered and applied again from :meth:`enforce` (the page's periodic
+    refresh): ``run_search`` sets its study ``running`` once its dask cluster is up, which would
+    otherwise undo a pause or stop clicked while the cluster was starting, and a per-class search
+    starts studies that did not exist when the button was clicked.
+    """
+
+    def __init__(self, *, store, store_path: str, data: str, space: dict, study: str,
+                 classes: list[str] | None, per_class: bool = False, n_trials: int,
+                 parallelism: int, scheduler: str | None, resume: bool,
+                 extra: dict[str, Any] | None = None):
         self.store, self.store_path, self.data = store, store_path, data
-        self.space, self.plan = space, list(plan)
+        self.space, self.study, self.per_class = space, study, per_class
+        self.classes = list(classes) if classes else None
         self.n_trials, self.parallelism, self.scheduler = n_trials, parallelism, scheduler
         self.resume_existing = resume
-        self.current: str | None = None
-        self._stopped = threading.Event()
+        self.extra = dict(extra or {})  # more SearchSettings (tests: a plain objective)
+        self.info: dict[str, Any] = {}  # run_search's last progress report
+        self.results: list[Any] = []
+        self.wanted: str | None = None  # "paused" | "stopping" | None
+        self._lock = threading.Lock()
+
+    # ------------------------------------------------------------------ the job
+    def studies(self) -> list[str]:
+        if self.per_class:
+            return [class_study(self.study, c) for c in self.classes or []]
+        return [self.study]
+
+    def settings(self):
+        search = _search()
+        return search.SearchSettings(
+            study=self.study, store=self.store_path, space=self.space, data=self.data,
+            classes=tuple(self.classes) if self.classes else None, n_trials=self.n_trials,
+            parallelism=self.parallelism, scheduler=self.scheduler, resume=self.resume_existing,
+            **self.extra)
 
     def run(self, job: Job) -> list[Any]:
         search = _search()
-        results = []
-        for i, (study, classes) in enumerate(self.plan):
-            if self._stopped.is_set() or job.cancelled:
-                break
-            self.current = study
-            job.report(i / len(self.plan), f"study {study}")
-            results.append(search.run_search(
-                load(self.space), data=self.data, store=self.store, study=study, classes=classes,
-                n_trials=self.n_trials, parallelism=self.parallelism, scheduler=self.scheduler,
-                resume=True,
-            ))
-        return results
+        settings = self.settings()
+        names = self.studies()
 
-    def _studies(self) -> list[str]:
-        return [s for s, _ in self.plan]
+        def progress(info: dict) -> None:
+            self.info = dict(info)
+            done, total = info.get("done", 0), max(int(info.get("total") or 1), 1)
+            i = names.index(info["study"]) if info.get("study") in names else 0
+            job.report((i + min(done, total) / total) / max(len(names), 1),
+                       f"{info.get('study')}: {done}/{total} trials, {info.get('running', 0)} "
+                       f"running, {info.get('state', '')}")
+            self.enforce()
+
+        if self.per_class:
+            out = search.run_per_class(settings, self.classes, progress=progress)
+            self.results = list(out.values())
+        else:
+            self.results = [search.run_search(settings, progress=progress)]
+        return self.results
+
+    # ------------------------------------------------------------------ control
+    def current(self) -> str | None:
+        """The planned study that is running (or paused, starting), else None."""
+        info_study = self.info.get("study")
+        for s in self.studies():
+            try:
+                if self.store.has_study(s) and self.store.study_state(s) in ACTIVE:
+                    return s
+            except StoreError:
+                continue
+        return info_study if info_study in self.studies() else None
 
     def pause(self) -> None:
-        for s in self._studies():
-            self.store.request_pause(s)
+        with self._lock:
+            self.wanted = "paused"
+        self.enforce()
 
     def resume(self) -> None:
-        for s in self._studies():
+        with self._lock:
+            self.wanted = None
+        s = self.current()
+        if s is not None and self.store.study_state(s) == "paused":
             self.store.request_resume(s)
 
     def stop(self) -> None:
-        self._stopped.set()
-        for s in self._studies():
-            self.store.request_stop(s)
+        with self._lock:
+            self.wanted = "stopping"
+        self.enforce()
 
+    def enforce(self) -> None:
+        """Write the requested state again where the running study lost it (see the class)."""
+        with self._lock:
+            wanted = self.wanted
+        if wanted is None:
+            return
+        s = self.current()
+        if s is None:
+            return
+        state = self.store.study_state(s)
+        if wanted == "stopping" and state in ("created", "running", "paused"):
+            self.store.request_stop(s)
+        elif wanted == "paused" and state in ("created", "running"):
+            self.store.request_pause(s)
+
+    # ------------------------------------------------------------------ display
     def state(self) -> str:
-        if self.current is None:
-            return "starting"
+        s = self.current()
+        if s is None:
+            return "starting (dask cluster, validation images)" if not self.results else "ending"
         try:
-            return f"{self.current}: {self.store.study_state(self.current)}"
+            state = self.store.study_state(s)
         except Exception:  # noqa: BLE001
-            return f"{self.current}: running"
+            state = "running"
+        info = self.info if self.info.get("study") == s else {}
+        done = f", {info['done']}/{info['total']} trials done" if "done" in info else ""
+        best = f", best {info['best']:.4f}" if info.get("best") is not None else ""
+        return f"{s}: {state}{done}{best}"
 
     def describe_workers(self) -> str:
+        s = self.current()
         try:
-            df = self.store.trials(self.current) if self.current else None
+            df = self.store.trials(s) if s else None
         except Exception:  # noqa: BLE001
             return ""
         if df is None or df.empty or "status" not in df:
             return "no trial yet"
-        running = df[df["status"] == "running"]
+        running = df[df["status"].isin(["running", "queued", "stopping"])]
         ids = ", ".join(str(t) for t in running.get("trial_id", []))
         return f"{len(running)} running trial(s){': ' + ids if ids else ''}; {len(df)} in the study"
 
+    def outcome(self) -> str:
+        """The end states of the studies the job ran (after the job ended)."""
+        return ", ".join(f"{r.study}: {r.state} ({r.n_ok} ok"
+                         f"{f', best {r.best_objective:.4f}' if r.best_objective is not None else ''})"
+                         for r in self.results)
 
-def advice(studies, space: dict) -> list[dict]:
-    """Refinement advice for the selected study: a list of ``{param, message, ...}`` dicts."""
+
+def _study_space(store, study: str):
+    """The latest space of a study (the one its trials were drawn from) and whether its names
+    are checked against satseg's training config (False for plain objectives)."""
+    check = store.study(study)["settings"].get("check_fields", True)
+    return store.space(study), bool(check)
+
+
+def advice(store, study: str | None) -> list[dict]:
+    """Refinement advice on a study's trials and latest space: a list of
+    ``{param, kind, message, low/high/options}`` dicts (``satseg.search.refine_space``)."""
     search = _search()
-    if studies.study is None:
+    if store is None or study is None:
         raise SpaceError("select a study (sidebar) to get advice from its trials")
-    result = search.refine_space(load(space), studies.trials)
-    items = getattr(result, "suggestions", result)
-    return [s if isinstance(s, dict) else getattr(s, "__dict__", {"message": str(s)}) for s in items]
+    direction = store.study(study)["direction"]
+    space, check = _study_space(store, study)
+    result = search.refine_space(space, store.trials(study), direction=direction,
+                                 check_fields=check)
+    return [dict(s) for s in result.suggestions]
 
 
-def apply_advice(space: dict, items: list[dict]) -> dict:
+def apply_advice(store, study: str, items: list[dict]) -> dict:
+    """The study's latest space with the advice ``items`` applied, as a document."""
     search = _search()
-    new = search.refine_space(load(space), None, apply=items)
-    return _space_dict(getattr(new, "space", new))
+    space, check = _study_space(store, study)
+    new = search.refine_space(space, None, apply=list(items), check_fields=check)
+    return _space_dict(new.space)

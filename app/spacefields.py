@@ -51,8 +51,18 @@ def parse_yaml(text: str) -> dict[str, Any]:
     return doc
 
 
+class _Dumper(yaml.SafeDumper):
+    """Mappings one key a line, lists on one line: short lines that fit the page's editor."""
+
+
+_Dumper.add_representer(
+    list, lambda d, data: d.represent_sequence("tag:yaml.org,2002:seq", data, flow_style=True))
+_Dumper.add_representer(
+    tuple, lambda d, data: d.represent_sequence("tag:yaml.org,2002:seq", data, flow_style=True))
+
+
 def dump_yaml(doc: dict[str, Any]) -> str:
-    return yaml.safe_dump(doc, sort_keys=False, default_flow_style=None)
+    return yaml.dump(doc, Dumper=_Dumper, sort_keys=False, default_flow_style=False)
 
 
 def _slider_bounds(low: float, high: float, log: bool) -> tuple[float, float]:

@@ -38,6 +38,19 @@ def param_columns(df: pd.DataFrame) -> list[str]:
     return [c for c in df.columns if c not in META_COLUMNS and not str(c).startswith("_")]
 
 
+def searched_params(store, study: str) -> list[str]:
+    """Parameters searched (not fixed) in any space version of a study, in space order; []
+    when the store cannot say."""
+    out: dict[str, None] = {}
+    try:
+        for version in range(1, store.space_version(study) + 1):
+            out.update(dict.fromkeys(store.space(study, version).params))
+    except Exception:  # noqa: BLE001 - an older store or a foreign space: no filter
+        log.debug("no search space for study %s", study, exc_info=True)
+        return []
+    return list(out)
+
+
 def open_store(path: str):
     """A ``StudyStore`` on ``path`` (created if missing)."""
     from satseg.search import StudyStore
@@ -58,6 +71,7 @@ class StudyState(param.Parameterized):
         self.store_paths = dict(store_paths)
         self._stores: dict[str, object] = {}
         self.trials = pd.DataFrame()
+        self.searched: list[str] = []  # parameters the study's spaces search (not fixed ones)
         self.studies = pd.DataFrame()
         self._digest = ""
         super().__init__(**params)
@@ -118,6 +132,7 @@ class StudyState(param.Parameterized):
         if self.study is None:
             if len(self.trials):
                 self.trials = pd.DataFrame()
+                self.searched = []
                 self.version += 1
             return
         try:
@@ -132,4 +147,5 @@ class StudyState(param.Parameterized):
         if digest != self._digest:
             self._digest = digest
             self.trials = trials
+            self.searched = searched_params(store, self.study)
             self.version += 1

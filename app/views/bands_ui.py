@@ -22,6 +22,8 @@ IMAGE_OPTS = dict(
     frame_height=520, data_aspect=1, invert_yaxis=True,
     tools=["hover", "tap"], active_tools=["wheel_zoom"], xlabel="column", ylabel="row", show_legend=False,
 )
+#: RGB layers (composite, class overlays) get no hover: it would show packed RGBA integers.
+RGB_OPTS = {**IMAGE_OPTS, "tools": ["tap"]}
 STATE = ["dataset", "image", "mode", "layer", "red", "green", "blue", "percentiles",
          "auto_range", "value_range"]
 
@@ -134,7 +136,17 @@ def bands_layout(view: BandsView) -> pn.viewable.Viewable:
     labels = raster_dmap(lambda step: _labels(view, _empty_rgba(), step), [label_params], shape=shape)
     shaded = single.apply.opts(cmap=view.param.cmap, colorbar=True, clabel=view.param.layer)
     lab_r = labels.apply.opts(alpha=view.param.label_alpha)
-    plot = (shaded * rgb_r * lab_r).opts(hv.opts.Image(**IMAGE_OPTS), hv.opts.RGB(**IMAGE_OPTS))
+
+    def colorbar_title(plot, element) -> None:
+        # HoloViews titles the colour bar once, when the plot is made; a hook runs on every
+        # update, so the title follows the band or index shown.
+        bar = plot.handles.get("colorbar")
+        title = view.layer if view.mode == "Single layer" else ""
+        if bar is not None and bar.title != title:
+            bar.title = title
+
+    image_opts = {**IMAGE_OPTS, "hooks": [*IMAGE_OPTS["hooks"], colorbar_title]}
+    plot = (shaded * rgb_r * lab_r).opts(hv.opts.Image(**image_opts), hv.opts.RGB(**RGB_OPTS))
 
     hist = hv.DynamicMap(lambda **_: _histogram(view, hv.Histogram(([0, 1], [0]))),
                          streams=[hv.streams.Params(view, ["dataset", "image", "mode", "layer", "red"])])
@@ -168,7 +180,7 @@ def bands_layout(view: BandsView) -> pn.viewable.Viewable:
         except Exception as exc:  # noqa: BLE001
             return pn.pane.Alert(readable_error(exc), alert_type="warning")
         if reg is None:
-            return pn.pane.Markdown("*Registration offsets: only for DSTL-format scenes.*", width=220)
+            return pn.pane.Markdown("*Registration offsets: only for DSTL-format scenes.*")
         import pandas as pd
 
         rows = [{"group": g, **{k: round(float(v), 3) for k, v in off.items()}}
@@ -179,12 +191,15 @@ def bands_layout(view: BandsView) -> pn.viewable.Viewable:
 
     below = pn.Row(
         pn.pane.HoloViews(hist.opts(width=330, height=240, tools=["hover"], framewise=True)),
-        pn.pane.HoloViews(spec.opts(hv.opts.Curve(width=420, height=240, framewise=True),
-                                    hv.opts.Scatter(framewise=True),
+        pn.pane.HoloViews(spec.opts(hv.opts.Curve(width=420, height=240, framewise=True,
+                                                  padding=0.08),
+                                    hv.opts.Scatter(framewise=True, padding=0.08),
                                     hv.opts.Overlay(width=420, height=240, framewise=True)),
                           css_classes=["spectrum-plot"]),
-        pn.bind(_registration, view.param.dataset, view.param.image),
     )
+    # Below the plots (beside them it was cut off at the page's edge).
+    registration = pn.Column(pn.bind(_registration, view.param.dataset, view.param.image),
+                             css_classes=["registration"])
     def image_plot(_shown):
         # A new plot per image: its axes start from the whole image, not the last one's zoom.
         reset_view(single, rgb_r, labels)
@@ -203,5 +218,5 @@ def bands_layout(view: BandsView) -> pn.viewable.Viewable:
         tap.add_subscriber(on_tap)
         return pn.pane.HoloViews(plot, linked_axes=False, css_classes=["bands-plot"])
 
-    main = pn.Column(error, pn.bind(image_plot, view.param.shown), below)
+    main = pn.Column(error, pn.bind(image_plot, view.param.shown), below, registration)
     return pn.Row(controls, main, sizing_mode="stretch_width")

@@ -22,6 +22,9 @@ class HyperspaceView(param.Parameterized):
     """State of the Hyperspace tab."""
 
     studies = param.ClassSelector(class_=StudyState, doc="the selected store and study")
+    start_from = param.Selector(objects=["default"], default="default",
+                                doc="bundled search space loaded into the editor (default: the "
+                                    "whole U-Net family; quick: small nets, ~20 s a trial)")
     yaml_text = param.String(default="", doc="the search space as YAML (the last valid version)")
     yaml_error = param.String(default="", doc="why the last YAML edit was refused")
     field_errors = param.Dict(default={}, doc="validation message per parameter")
@@ -30,7 +33,7 @@ class HyperspaceView(param.Parameterized):
     class_mode = param.Selector(objects=CLASS_MODES, default=CLASS_MODES[0],
                                 doc="one study on all classes, or one study per class")
     classes = param.ListSelector(default=[], objects=[], doc="classes searched")
-    study_name = param.String(default="study", doc="name of the study (per class: name-<class>)")
+    study_name = param.String(default="study", doc="name of the study (per class: name/<class>)")
     n_trials = param.Integer(default=8, bounds=(1, 100_000), doc="trials to run (in total, per study)")
     parallelism = param.Integer(default=1, bounds=(1, 256), doc="trials running at once")
     cluster = param.Selector(objects=["local", "scheduler"], default="local",
@@ -47,14 +50,29 @@ class HyperspaceView(param.Parameterized):
         self.fields: list[Field] = []
         self.job: Job | None = None
         self.controller: Any = None
+        #: More ``SearchSettings`` for every search started here (tests: a plain objective).
+        self.search_settings: dict[str, Any] = {}
         super().__init__(studies=studies, **params)
         self.param.dataset.objects = catalog.names()
         if catalog.names():
             self.dataset = catalog.names()[0]
+        self.param.start_from.objects = search_api.bundled_spaces()
         try:
             self.set_yaml(search_api.default_space_yaml(), record=False)
         except Exception as exc:  # noqa: BLE001
             self.error = f"cannot load the default search space: {readable_error(exc)}"
+
+    @param.depends("start_from", watch=True)
+    def _on_start_from(self) -> None:
+        """Load the chosen bundled space into the editor and the widgets."""
+        try:
+            text = search_api.space_yaml(self.start_from)
+        except Exception as exc:  # noqa: BLE001
+            self.error = f"cannot load the search space {self.start_from!r}: {readable_error(exc)}"
+            return
+        if self.set_yaml(text):
+            self.error = ""
+            self.message = f"loaded the bundled space {self.start_from!r}"
 
     # ---------------------------------------------------------------- space editing
     def set_yaml(self, text: str, record: bool = True) -> bool:
@@ -123,11 +141,15 @@ class HyperspaceView(param.Parameterized):
             return []
         if self.class_mode == CLASS_MODES[0]:
             return [(self.study_name, list(self.classes))]
-        return [(f"{self.study_name}-{search_api.slug(c)}", [c]) for c in self.classes]
+        return [(search_api.class_study(self.study_name, c), [c]) for c in self.classes]
+
+    @property
+    def running(self) -> bool:
+        return self.job is not None and not self.job.done
 
     def start(self, resume: bool = False) -> Job | None:
-        """Start (or continue) the planned studies in a background thread."""
-        if self.job is not None and not self.job.done:
+        """Start (``resume``: continue) the planned studies in a background thread."""
+        if self.running:
             self.error = "a search is already running: pause or stop it first"
             return None
         if self.yaml_error or self.field_errors:
@@ -137,37 +159,62 @@ class HyperspaceView(param.Parameterized):
         if not plan:
             self.error = "choose at least one class"
             return None
-        store = self.studies.ensure_store()
-        space = search_api.space_from_fields(self.fields)
-        self.controller = search_api.SearchController(
-            store=store, store_path=self.studies.store_paths[self.studies.store], data=self.catalog.paths[self.dataset],
-            space=space, plan=plan, n_trials=self.n_trials, parallelism=self.parallelism,
+        if not self.study_name.strip():
+            self.error = "give the study a name"
+            return None
+        try:
+            store = self.studies.ensure_store()
+            if not resume:
+                taken = search_api.existing_trials(store, [p[0] for p in plan])
+                if taken:
+                    name, n = next(iter(taken.items()))
+                    self.error = (f"study {name!r} already has {n} trial(s): press Resume to "
+                                  "continue it, or choose another study name")
+                    return None
+        except Exception as exc:  # noqa: BLE001
+            self.error = f"cannot open the study store: {readable_error(exc)}"
+            return None
+        per_class = self.class_mode != CLASS_MODES[0]
+        return self._launch(search_api.SearchController(
+            store=store, store_path=self.studies.store_paths[self.studies.store],
+            data=self.catalog.paths[self.dataset], space=search_api.space_from_fields(self.fields),
+            study=self.study_name, classes=list(self.classes), per_class=per_class,
+            n_trials=self.n_trials, parallelism=self.parallelism,
             scheduler=self.scheduler if self.cluster == "scheduler" else None, resume=resume,
-        )
-        self.job = Job("search", self.controller.run).start()
-        self.error, self.status = "", f"running {', '.join(p[0] for p in plan)}"
-        self.message = f"started {len(plan)} stud{'y' if len(plan) == 1 else 'ies'} of {self.n_trials} trials"
+            extra=self.search_settings,
+        ), "continued" if resume else "started")
+
+    def _launch(self, controller, verb: str) -> Job:
+        self.controller = controller
+        self.job = Job("search", controller.run).start()
+        names = controller.studies()
+        self.error, self.status = "", f"starting {', '.join(names)}"
+        self.message = (f"{verb} {len(names)} stud{'y' if len(names) == 1 else 'ies'} "
+                        f"of {controller.n_trials} trials")
         return self.job
 
     def pause(self) -> None:
         self._control("pause")
 
-    def resume(self) -> None:
-        if self.job is None or self.job.done:
-            self.start(resume=True)
-        else:
-            self._control("resume")
+    def resume(self) -> Job | None:
+        """Let a paused search go on; without a running search, continue the planned studies
+        (to :attr:`n_trials` finished trials each)."""
+        if not self.running:
+            return self.start(resume=True)
+        self._control("resume")
+        return self.job
 
     def stop(self) -> None:
         self._control("stop")
 
     def _control(self, action: str) -> None:
-        if self.controller is None:
-            self.error = f"no search to {action}: start one first"
+        if not self.running:
+            self.error = f"no search is running to {action}"
             return
         try:
             getattr(self.controller, action)()
             self.message = f"{action} requested"
+            self.error = ""
         except Exception as exc:  # noqa: BLE001
             self.error = f"{action} failed: {readable_error(exc)}"
 
@@ -176,39 +223,70 @@ class HyperspaceView(param.Parameterized):
         if self.job is None:
             return
         if self.job.done:
+            if self.status.startswith(("finished", "failed")):
+                return
             if self.job.status == "failed":
                 self.error = f"the search failed: {self.job.error}"
                 self.status = "failed"
             else:
-                self.status = f"finished ({self.job.status})"
+                outcome = self.controller.outcome() if self.controller is not None else ""
+                self.status = f"finished: {outcome}" if outcome else f"finished ({self.job.status})"
             self.workers = ""
             return
         if self.controller is not None:
-            self.status = self.controller.state()
-            self.workers = self.controller.describe_workers()
+            try:
+                self.controller.enforce()
+                self.status = self.controller.state()
+                self.workers = self.controller.describe_workers()
+            except Exception as exc:  # noqa: BLE001
+                self.error = f"cannot read the search state: {readable_error(exc)}"
 
     # ---------------------------------------------------------------- refinement
     def refresh_advice(self) -> None:
-        """Ask the search for refinement advice on the selected study."""
+        """Ask the search for refinement advice on the selected study (its trials and space)."""
         try:
-            self.advice = search_api.advice(self.studies, search_api.space_from_fields(self.fields))
-            self.message = f"{len(self.advice)} suggestion(s)" if self.advice else "no refinement suggested"
+            self.advice = search_api.advice(self.studies.store_obj(), self.studies.study)
         except Exception as exc:  # noqa: BLE001
+            self.advice = []
             self.error = f"no advice: {readable_error(exc)}"
+            return
+        self.error = ""
+        self.message = (f"{len(self.advice)} suggestion(s) for {self.studies.study}" if self.advice
+                        else f"no refinement suggested for {self.studies.study} (yet)")
 
-    def apply_advice(self, continue_study: bool = True) -> None:
-        """Apply the advice to the space and (by default) continue the study with it."""
+    def apply_advice(self, continue_study: bool = True) -> Job | None:
+        """Apply the advice to the study's space, show it in the editor and (by default)
+        continue the study in it (a new space version of the same study)."""
         if not self.advice:
             self.error = "no advice to apply: ask for advice first"
-            return
+            return None
+        if self.running:
+            self.error = "a search is running: stop it before continuing in a refined space"
+            return None
+        study, store = self.studies.study, self.studies.store_obj()
         try:
-            new = search_api.apply_advice(search_api.space_from_fields(self.fields), self.advice)
+            new = search_api.apply_advice(store, study, self.advice)
         except Exception as exc:  # noqa: BLE001
             self.error = f"cannot apply the advice: {readable_error(exc)}"
-            return
-        if self.set_yaml(dump_yaml(new)):
-            self.advice = []
-            self.message = "advice applied to the space"
-            if continue_study and self.studies.study:
-                self.study_name = self.studies.study
-                self.start(resume=True)
+            return None
+        if not self.set_yaml(dump_yaml(new)):
+            self.error = f"the refined space was refused: {self.yaml_error}"
+            return None
+        self.advice = []
+        self.message = f"advice applied to the space of {study}"
+        if not continue_study:
+            return None
+        rec = store.study(study)
+        settings = rec.get("settings") or {}
+        self.study_name = study
+        # The same study goes on (``n_trials`` more): its data, classes and validation images are
+        # those stored with it.
+        return self._launch(search_api.SearchController(
+            store=store, store_path=self.studies.store_paths[self.studies.store],
+            data=rec.get("data") or self.catalog.paths[self.dataset], space=new, study=study,
+            classes=None, per_class=False,
+            n_trials=search_api.finished_trials(store, study) + self.n_trials,
+            parallelism=int(settings.get("parallelism") or self.parallelism),
+            scheduler=self.scheduler if self.cluster == "scheduler" else None, resume=True,
+            extra=self.search_settings,
+        ), "continued")

@@ -66,14 +66,14 @@ def hyperspace_layout(view: HyperspaceView) -> pn.viewable.Viewable:
                                visible=pn.bind(bool, view.param.yaml_error), css_classes=["yaml-error"])
 
     start = w.Button(name="Start", button_type="success", css_classes=["start-search"])
-    pause = w.Button(name="Pause", button_type="warning")
-    resume = w.Button(name="Resume", button_type="primary")
-    stop = w.Button(name="Stop", button_type="danger")
+    pause = w.Button(name="Pause", button_type="warning", css_classes=["pause-search"])
+    resume = w.Button(name="Resume", button_type="primary", css_classes=["resume-search"])
+    stop = w.Button(name="Stop", button_type="danger", css_classes=["stop-search"])
     start.on_click(lambda _e: view.start())
     pause.on_click(lambda _e: view.pause())
     resume.on_click(lambda _e: view.resume())
     stop.on_click(lambda _e: view.stop())
-    ask = w.Button(name="Get refinement advice")
+    ask = w.Button(name="Get refinement advice", css_classes=["ask-advice"])
     ask.on_click(lambda _e: view.refresh_advice())
     apply_adv = w.Button(name="Apply advice and continue", button_type="primary")
     apply_adv.on_click(lambda _e: view.apply_advice())
@@ -98,18 +98,21 @@ def hyperspace_layout(view: HyperspaceView) -> pn.viewable.Viewable:
         pn.Row(start, pause, resume, stop),
         pn.pane.Markdown(pn.bind(lambda s, m: f"**Status:** {s}  \n{m}", view.param.status, view.param.message),
                          css_classes=["search-status"]),
-        pn.pane.Markdown(pn.bind(lambda s: s, view.param.workers)),
+        pn.pane.Markdown(pn.bind(lambda s: s, view.param.workers), css_classes=["search-workers"]),
         "### Refinement",
         pn.Row(ask, apply_adv),
-        pn.bind(_advice, view.param.advice),
+        pn.Column(pn.bind(_advice, view.param.advice), css_classes=["advice"]),
         width=400,
     )
     error = pn.pane.Alert(pn.bind(lambda e: e, view.param.error), alert_type="danger",
-                          visible=pn.bind(bool, view.param.error))
+                          visible=pn.bind(bool, view.param.error), css_classes=["hyperspace-error"])
     return pn.Column(
         error,
         pn.Row(pn.Column("### Space (widgets)", fields),
-               pn.Column("### Space (YAML)", editor, apply_btn, yaml_error, sizing_mode="stretch_width"),
+               pn.Column("### Space (YAML)",
+                         w.Select.from_param(view.param.start_from, name="Start from (bundled space)",
+                                             css_classes=["start-from"]),
+                         editor, apply_btn, yaml_error, sizing_mode="stretch_width"),
                controls, sizing_mode="stretch_width"),
         sizing_mode="stretch_width",
     )

@@ -139,6 +139,16 @@ class ResultsView(param.Parameterized):
                 rows.append({"trial": str(tid), "class": str(name), "jaccard": float(val)})
         return pd.DataFrame(rows, columns=["trial", "class", "jaccard"])
 
+    def jaccard_wide(self, trial_ids=None) -> pd.DataFrame:
+        """One row per trial: its per-class validation Jaccard and their mean (3 decimals)."""
+        long = self.jaccard_table(trial_ids)
+        if long.empty:
+            return pd.DataFrame(columns=["trial"])
+        wide = long.pivot_table(index="trial", columns="class", values="jaccard", sort=False)
+        wide.columns.name = None
+        wide["mean"] = wide.mean(axis=1)
+        return wide.round(3).reset_index()
+
     def key(self, trial_id) -> tuple:
         return (self.studies.store, self.studies.study, trial_id, self.dataset, self.image, self.tta)
 

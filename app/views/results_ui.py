@@ -8,11 +8,12 @@ import panel as pn
 
 from app.jobs import readable_error
 from app.render import ERROR_COLOURS
-from app.views.bands_ui import IMAGE_OPTS, _empty_rgba
+from app.views.bands_ui import RGB_OPTS, _empty_rgba
 from app.views.raster import raster_dmap, reset_view, strided
 from app.views.results import ResultsView
 
-TILE = {k: v for k, v in IMAGE_OPTS.items() if k not in ("data_aspect", "frame_height")}
+TILE = {**{k: v for k, v in RGB_OPTS.items() if k not in ("data_aspect", "frame_height")},
+        "tools": []}
 TILE_WIDTH = 330
 
 
@@ -92,10 +93,10 @@ def results_layout(view: ResultsView) -> pn.viewable.Viewable:
         tile = dict(TILE, frame_width=TILE_WIDTH, frame_height=fh)
         panes = [
             pn.pane.HoloViews((img * layer).opts(hv.opts.RGB(**tile), hv.opts.Overlay(title=title)),
-                              linked_axes=True, sizing_mode="fixed")
-            for img, layer, title in zip(bases, (p1, p2, gt, em), (
+                              linked_axes=True, sizing_mode="fixed", css_classes=[f"results-{css}"])
+            for img, layer, title, css in zip(bases, (p1, p2, gt, em), (
                 "prediction (selected trial)", "prediction (second trial)", "ground truth",
-                "error map of the class"), strict=True)
+                "error map of the class"), ("prediction", "second", "truth", "errors"), strict=True)
         ]
         # Separate panes in one layout: Panel links their x/y ranges (pan/zoom together).
         return pn.GridBox(*panes, ncols=2, css_classes=["results-grid"])
@@ -117,7 +118,7 @@ def results_layout(view: ResultsView) -> pn.viewable.Viewable:
         w.Select.from_param(view.param.image, name="Image"),
         w.RadioButtonGroup.from_param(view.param.tta, name="TTA views", button_style="outline"),
         predict_btn, progress,
-        pn.pane.Markdown(pn.bind(lambda m: m, view.param.message)),
+        pn.pane.Markdown(pn.bind(lambda m: m, view.param.message), css_classes=["predict-message"]),
         w.Select.from_param(view.param.error_class, name="Class of the error map"),
         pn.pane.HTML(legend),
         w.FloatSlider.from_param(view.param.threshold, name="Threshold", step=0.05),
@@ -126,9 +127,19 @@ def results_layout(view: ResultsView) -> pn.viewable.Viewable:
         width=320,
     )
     error = pn.pane.Alert(pn.bind(lambda e: e, view.param.error), alert_type="danger",
-                          visible=pn.bind(bool, view.param.error))
+                          visible=pn.bind(bool, view.param.error), css_classes=["results-error"])
     bars = pn.pane.HoloViews(pn.bind(lambda *_: jaccard_bars(view), view.param.compare,
                                      view.studies.param.version), sizing_mode="stretch_width")
-    main = pn.Column(error, bars, pn.bind(grid, view.param.image, view.param.active),
+
+    def _jaccard_table(*_):
+        df = _safe(view, view.jaccard_wide)
+        if df is None or df.empty:
+            return pn.pane.Markdown("*No per-class Jaccard: pick finished trials above.*")
+        return pn.pane.DataFrame(df, index=False, float_format="{:.3f}".format,
+                                 sizing_mode="stretch_width")
+
+    table = pn.Column(pn.bind(_jaccard_table, view.param.compare, view.studies.param.version),
+                      css_classes=["results-jaccard"], sizing_mode="stretch_width")
+    main = pn.Column(error, bars, table, pn.bind(grid, view.param.image, view.param.active),
                      sizing_mode="stretch_width")
     return pn.Row(controls, main, sizing_mode="stretch_width")

@@ -32,6 +32,8 @@ class TrialsView(param.Parameterized):
 
     def __init__(self, studies: StudyState, **params):
         self._histories: dict = {}
+        #: Labels of the categorical parameters' codes (set by :meth:`numeric_params`).
+        self.categories: dict[str, list[str]] = {}
         super().__init__(studies=studies, **params)
         self._sync()
 
@@ -41,10 +43,13 @@ class TrialsView(param.Parameterized):
         df = self.studies.trials
         present = sorted({str(s) for s in df["status"]}) if "status" in df else []
         new_statuses = [s for s in present if s not in self.param.statuses.objects]
-        self.param.statuses.objects = present
         keep = [s for s in self.statuses if s in present] + new_statuses
-        with param.parameterized.discard_events(self):
-            self.statuses = keep if self.statuses else present
+        keep = keep if self.statuses else present
+        # Objects and value together (the status buttons show the statuses selected).
+        with param.parameterized.batch_call_watchers(self):
+            self.param.statuses.objects = present
+            if keep != self.statuses:
+                self.statuses = keep
         self._histories = {k: v for k, v in self._histories.items() if k[0] == self.studies.study}
         self.selected = [t for t in self.selected if "trial_id" in df and t in set(df["trial_id"])]
         self.version += 1
@@ -58,8 +63,16 @@ class TrialsView(param.Parameterized):
         return self.studies.trials
 
     def params(self) -> list[str]:
-        """Hyper-parameter columns of the study."""
-        return param_columns(self.trials)
+        """The searched hyper-parameters of the study: those of its spaces where the store has
+        them, else the parameter columns whose value varies (fixed values say nothing)."""
+        df = self.trials
+        cols = param_columns(df)
+        searched = getattr(self.studies, "searched", None)
+        if searched:
+            return [c for c in cols if c in set(searched)]
+        if len(df) < 2:
+            return cols
+        return [c for c in cols if df[c].astype(str).nunique(dropna=False) > 1]
 
     def shown(self) -> pd.DataFrame:
         """Trials of the selected statuses, ordered by trial id."""
@@ -98,13 +111,17 @@ class TrialsView(param.Parameterized):
         """Finished trials' parameters as numbers: numeric as is, categories as codes (0..k-1)."""
         df = self.finished()
         out = pd.DataFrame(index=df.index)
+        cats: dict[str, list[str]] = {}
         for col in self.params():
             s = df[col]
             num = pd.to_numeric(s, errors="coerce")
-            if num.notna().sum() == s.notna().sum() and s.notna().any():
+            if num.notna().sum() == s.notna().sum() and s.notna().any() and s.dtype != bool:
                 out[col] = num.astype(float)
             else:
-                out[col] = pd.Categorical(s.astype(str)).codes.astype(float)
+                cat = pd.Categorical(s.astype(str))
+                out[col] = cat.codes.astype(float)
+                cats[col] = [str(c) for c in cat.categories]
+        self.categories = cats
         return out
 
     def parallel(self) -> pd.DataFrame:
@@ -166,7 +183,9 @@ class TrialsView(param.Parameterized):
     def curves(self) -> dict:
         """``{trial_id: history DataFrame}`` of the selected trials (at most 12)."""
         out = {t: self.history(t) for t in self.selected[:12]}
-        metrics = sorted({c for h in out.values() for c in h.columns if c not in ("epoch",)})
+        # The validation Jaccard first: a select shows its first option until one is picked.
+        metrics = sorted({c for h in out.values() for c in h.columns if c not in ("epoch",)},
+                         key=lambda m: (m != "val_jaccard", not m.startswith("val_"), m))
         self.param.curve_metric.objects = metrics
         if metrics and self.curve_metric not in metrics:
             with param.parameterized.discard_events(self):

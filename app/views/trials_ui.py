@@ -21,14 +21,23 @@ def _points(view: TrialsView, data: pd.DataFrame, x: str, y: str, **opts):
     return pts.opts(size=5, alpha=0.7, color="#0072B2", **opts)
 
 
+def _objective_ylim(values) -> dict:
+    """For one objective value (one trial): a range around it, not Bokeh's default of about
+    +-1. The objective axes of the Trials tab are linked, so every plot of it sets the same."""
+    lo, hi = float(np.nanmin(values)), float(np.nanmax(values))
+    return {"ylim": (lo - 0.1 * max(1.0, abs(lo)), hi + 0.1 * max(1.0, abs(hi)))} if hi == lo else {}
+
+
 def objective_plot(view: TrialsView):
     """Objective of each finished trial and the best so far."""
     df = view.best_so_far()
     if df.empty:
         return hv.Curve([], "trial_id", "objective").opts(title="no finished trial yet", **PLOT)
     best = hv.Curve(df, "trial_id", "best", label="best so far").opts(color="#D55E00", line_width=2)
+    extra = _objective_ylim(df["objective"])
     return (_points(view, df[["trial_id", "objective"]], "trial_id", "objective") * best).opts(
-        title=f"objective per trial ({len(df)} finished)", legend_position="bottom_right", **PLOT)
+        title=f"objective per trial ({len(df)} finished)", legend_position="bottom_right", **PLOT,
+        **extra)
 
 
 def parallel_plot(view: TrialsView):
@@ -68,14 +77,18 @@ def param_plots(view: TrialsView):
     num = view.numeric_params()
     fin = view.finished()
     if num.empty or not len(num.columns):
-        return hv.Layout([hv.Curve([]).opts(title="no parameters yet", **PLOT)])
+        return hv.Layout([hv.Curve([]).opts(title="no parameters yet", width=400, height=220)])
     obj = pd.to_numeric(fin["objective"]).to_numpy(dtype=float)
     plots = []
     for col in num.columns:
         d = pd.DataFrame({col: num[col].to_numpy(), "objective": obj})
         logx = bool(np.all(d[col] > 0) and d[col].max() / d[col].min() > 20)
-        plots.append(_points(view, d, col, "objective", logx=logx, title=col, responsive=True,
-                             height=220, show_grid=True))
+        cats = view.categories.get(col)
+        extra = dict(xticks=list(enumerate(cats)), xrotation=30 if len(cats) > 3 else 0) if cats else {}
+        extra.update(_objective_ylim(obj))
+        # Fixed sizes: responsive plots inside a layout collapse to no width in Bokeh.
+        plots.append(_points(view, d, col, "objective", logx=logx and not cats, title=col,
+                             width=400, height=220, show_grid=True, **extra))
     return hv.Layout(plots).cols(3).opts(shared_axes=False)
 
 
@@ -122,19 +135,22 @@ def trials_layout(view: TrialsView) -> pn.viewable.Viewable:
     summary = pn.bind(lambda *_: pn.pane.Markdown(
         f"**{view.studies.study or 'no study'}**: {len(view.trials)} trials, "
         + ", ".join(f"{k}: {v}" for k, v in view.trials["status"].value_counts().items())
-        if "status" in view.trials else "no trials yet"), *dep)
+        if "status" in view.trials else "no trials yet", css_classes=["trials-summary"]), *dep)
     error = pn.pane.Alert(pn.bind(lambda a, b: a or b, view.param.error, view.studies.param.error),
                           alert_type="danger",
                           visible=pn.bind(lambda a, b: bool(a or b), view.param.error, view.studies.param.error))
     return pn.Column(
         error, summary, controls,
         pn.Row(pn.pane.HoloViews(pn.bind(lambda *_: objective_plot(view), *dep, view.param.higher_is_better),
-                                 sizing_mode="stretch_width"),
+                                 sizing_mode="stretch_width", css_classes=["trials-objective"]),
                pn.pane.HoloViews(pn.bind(lambda *_: curves_plot(view), view.param.selected,
                                          view.param.curve_metric, view.param.version),
-                                 sizing_mode="stretch_width")),
+                                 sizing_mode="stretch_width", css_classes=["trials-curves"])),
         pn.pane.HoloViews(pn.bind(lambda *_: parallel_plot(view), *dep), sizing_mode="stretch_width"),
-        pn.pane.HoloViews(pn.bind(lambda *_: param_plots(view), *dep), sizing_mode="stretch_width"),
+        # One fixed-size pane per parameter: a HoloViews Layout in one pane collapses its plots.
+        pn.Column(pn.bind(lambda *_: pn.GridBox(
+            *[pn.pane.HoloViews(el, sizing_mode="fixed") for el in param_plots(view).values()],
+            ncols=3), *dep), css_classes=["trials-params"]),
         table,
         sizing_mode="stretch_width",
     )
