@@ -24,6 +24,8 @@ def register(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--data", required=True, metavar="PATH", help="labelled data set, or 'sample'"
     )
+    parser.add_argument("--manifest", metavar="FILE",
+                        help="a satseg.yaml kept outside the --data folder")
     parser.add_argument("--json", action="store_true", help="print the report as JSON")
     parser.add_argument("--per-image", action="store_true", help="also show each image's Jaccard")
     parser.set_defaults(func=handle)
@@ -46,7 +48,7 @@ def read_index(pred: Path) -> dict[str, Any]:
     return index
 
 
-def evaluate_folder(pred: str | Path, data: str | Path) -> Any:
+def evaluate_folder(pred: str | Path, data: str | Path, manifest: str | Path | None = None) -> Any:
     """JaccardReport (with per-image reports) of a prediction folder against a data set."""
     import numpy as np
 
@@ -57,7 +59,7 @@ def evaluate_folder(pred: str | Path, data: str | Path) -> Any:
 
     pred = Path(pred)
     index = read_index(pred)
-    ds = open_dataset(data)
+    ds = open_dataset(data, manifest=manifest)
     names = list(index["classes"])
     label_names = [c.name for c in ds.classes]
     missing = [n for n in names if n not in label_names]
@@ -92,7 +94,7 @@ def evaluate_folder(pred: str | Path, data: str | Path) -> Any:
 
 
 def handle(args: argparse.Namespace) -> int:
-    report = evaluate_folder(args.pred, args.data)
+    report = evaluate_folder(args.pred, args.data, args.manifest)
     if args.json:
         d = report.to_dict()
         if not args.per_image:

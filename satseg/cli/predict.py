@@ -29,6 +29,8 @@ def register(parser: argparse.ArgumentParser) -> None:
     src = parser.add_mutually_exclusive_group(required=True)
     src.add_argument("--data", metavar="PATH", help="data set folder, or 'sample'")
     src.add_argument("--image", metavar="FILE", help="one raster with the model's bands, in order")
+    parser.add_argument("--manifest", metavar="FILE",
+                        help="with --data: a satseg.yaml kept outside the data folder")
     parser.add_argument(
         "--scenes", nargs="+", metavar="ID", help="image ids of --data (default: all)"
     )
@@ -83,11 +85,11 @@ def handle(args: argparse.Namespace) -> int:
     if args.data:  # unknown data sets and ids fail before the model loads
         from satseg.io import open_dataset
 
-        ds = open_dataset(args.data)
+        ds = open_dataset(args.data, manifest=args.manifest)
         for i in args.scenes or []:
             ds.check_id(i)
-    elif args.scenes:
-        raise ConfigError("--scenes selects images of --data; with --image predict one file")
+    elif args.scenes or args.manifest:
+        raise ConfigError("--scenes and --manifest go with --data; with --image predict one file")
     from satseg.training import load_run
 
     run = load_run(args.model)

@@ -195,49 +195,15 @@ def mask_polygons(
     topology, both in pixel space; ``transform`` (an affine.Affine) then maps pixel corners to the
     image's coordinates.
     """
-    import shapely
     from shapely.affinity import affine_transform
-    from shapely.geometry import MultiPolygon
 
-    m = np.asarray(mask).astype(np.uint8)
-    try:
-        from satseg.io.vectors import mask_to_polygons
-    except ImportError:  # satseg.io.vectors not installed in this checkout yet
-        mask_to_polygons = _mask_to_polygons
-    geom = mask_to_polygons(m, min_area=min_area, simplify=simplify)
-    if not geom.is_valid:
-        geom = shapely.make_valid(geom)
-    polys = [p for p in _flatten(geom) if p.area > 0 and p.area >= min_area]
-    multi = MultiPolygon(polys)
+    from satseg.io.vectors import mask_to_polygons
+
+    multi = mask_to_polygons(np.asarray(mask), min_area=min_area, simplify=simplify)
     if transform is not None and not multi.is_empty:
         t = transform
         multi = affine_transform(multi, [t.a, t.b, t.d, t.e, t.c, t.f])
     return multi
-
-
-def _flatten(geom: Any) -> list[Any]:
-    """The polygons inside any geometry (collections from make_valid included)."""
-    if geom.is_empty:
-        return []
-    if geom.geom_type == "Polygon":
-        return [geom]
-    if hasattr(geom, "geoms"):
-        return [p for g in geom.geoms for p in _flatten(g)]
-    return []  # lines and points from make_valid carry no area
-
-
-def _mask_to_polygons(mask: np.ndarray, min_area: float = 0.0, simplify: float = 0.0) -> Any:
-    """Pixel-corner polygons with holes via ``rasterio.features.shapes`` (8-connected)."""
-    import shapely
-    from rasterio.features import shapes
-    from shapely.geometry import MultiPolygon, shape
-
-    polys = [shape(g) for g, v in shapes(mask, mask=mask > 0, connectivity=8) if v > 0]
-    if simplify > 0:
-        polys = [p.simplify(simplify, preserve_topology=True) for p in polys]
-    polys = [p if p.is_valid else shapely.make_valid(p) for p in polys]
-    flat = [q for p in polys for q in _flatten(p) if q.area >= min_area]
-    return MultiPolygon(flat)
 
 
 def _crs_string(crs: Any) -> str | None:

@@ -51,6 +51,23 @@ def test_mask_polygon_mask_is_identity(seed):
     np.testing.assert_array_equal(polygons_to_mask(mask_to_polygons(mask), mask.shape), mask)
 
 
+def test_corner_touching_pixels_give_valid_parts_without_repair(monkeypatch):
+    """Pixels meeting only at a corner are separate parts touching at a point (valid), so no
+    make_valid runs: on noisy masks it took minutes (a 2000 px image stalled satseg predict)."""
+    import shapely
+
+    calls = []
+    monkeypatch.setattr(shapely, "make_valid", lambda g: calls.append(g) or g)
+    mask = np.zeros((6, 6), np.uint8)
+    mask[1, 1] = mask[2, 2] = mask[3, 1] = 1  # a diagonal chain; (2, 2) joins the block
+    mask[1:5, 3:6] = 1
+    mask[2, 4] = 0  # a hole
+    geom = mask_to_polygons(mask)
+    assert geom.is_valid and not calls
+    assert len(geom.geoms) == 3 and sum(len(p.interiors) for p in geom.geoms) == 1
+    np.testing.assert_array_equal(polygons_to_mask(geom, mask.shape), mask)
+
+
 def test_holes_are_kept_and_cleared():
     ring = box(10, 10, 50, 50).difference(box(20, 20, 40, 40))
     mask = polygons_to_mask(ring, (60, 60))
