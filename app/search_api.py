@@ -222,11 +222,14 @@ class SearchController:
         s = self.current()
         if s is None:
             return
-        state = self.store.study_state(s)
-        if wanted == "stopping" and state in ("created", "running", "paused"):
-            self.store.request_stop(s)
-        elif wanted == "paused" and state in ("created", "running"):
-            self.store.request_pause(s)
+        try:
+            state = self.store.study_state(s)
+            if wanted == "stopping" and state in ("created", "running", "paused"):
+                self.store.request_stop(s)
+            elif wanted == "paused" and state in ("created", "running"):
+                self.store.request_pause(s)
+        except StoreError:  # the study ended between the two reads: nothing left to enforce
+            pass
 
     # ------------------------------------------------------------------ display
     def state(self) -> str:

@@ -19,7 +19,7 @@ import importlib
 from typing import Any
 
 _NAMES = {
-    "load_space": "space", "default_space": "space", "SearchSpace": "space", "Param": "space",
+    "load_space": "space", "default_space": "space", "BUNDLED_SPACES": "space", "SearchSpace": "space", "Param": "space",
     "StudyStore": "store", "DEFAULT_STORE": "store",
     "SearchSettings": "settings",
     "run_search": "runner", "SearchResult": "runner",

@@ -107,12 +107,17 @@ class _Driver:
         self.hyper = HyperoptState(self.space, s.algo, s.startup_trials, s.seed, s.direction)
         self._load_history()
         self.topic = f"satseg-{uuid.uuid4().hex[:12]}"
+        before = self.store.study_state(s.study)
         client, cluster = connect(s.scheduler, s.parallelism, tls=s.tls)
         self.client = client
         state = "failed"
         try:
             client.subscribe_topic(self.topic, lambda ev: self.events.put(ev[1]))
-            self.store.set_study_state(s.study, "running")
+            # A pause or stop asked for while the cluster started (seconds) is kept; a state
+            # left from an earlier run (paused, stopped, finished) is not.
+            now = self.store.study_state(s.study)
+            if now == before or now not in ("paused", "stopping"):
+                self.store.set_study_state(s.study, "running")
             self._open_bar()
             state = self._loop()
         except KeyboardInterrupt:

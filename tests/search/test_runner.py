@@ -75,6 +75,22 @@ def test_pause_resume_and_stop_through_the_store(plain):
     assert n() < 40 and n("running") == 0 and n("queued") == 0
 
 
+def test_stop_asked_while_the_cluster_starts_is_kept(plain, monkeypatch):
+    """A Stop pressed in the seconds the cluster takes to start must not be overwritten."""
+    from satseg.search import cluster
+
+    real_connect = cluster.connect
+
+    def slow_connect(*args, **kw):
+        StudyStore(plain["store"]).request_stop("early")
+        return real_connect(*args, **kw)
+
+    monkeypatch.setattr(cluster, "connect", slow_connect)
+    res = run_search(objective=obj.epochs, study="early", n_trials=20, **plain)
+    assert res.state == "stopped" and res.n_ok == 0
+    assert StudyStore(plain["store"]).study_state("early") == "stopped"
+
+
 @pytest.mark.slow
 def test_pruning_and_early_stopping(plain):
     res = run_search(objective=obj.epochs, study="pr", n_trials=10, algo="random", prune=True,
