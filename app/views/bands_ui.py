@@ -190,12 +190,12 @@ def bands_layout(view: BandsView) -> pn.viewable.Viewable:
                          pn.pane.DataFrame(table, index=False, width=330), width=340)
 
     below = pn.Row(
-        pn.pane.HoloViews(hist.opts(width=330, height=240, tools=["hover"], framewise=True)),
+        pn.pane.HoloViews(hist.opts(width=330, height=240, tools=["hover"], framewise=True), linked_axes=False),
         pn.pane.HoloViews(spec.opts(hv.opts.Curve(width=420, height=240, framewise=True,
                                                   padding=0.08),
                                     hv.opts.Scatter(framewise=True, padding=0.08),
                                     hv.opts.Overlay(width=420, height=240, framewise=True)),
-                          css_classes=["spectrum-plot"]),
+                          css_classes=["spectrum-plot"], linked_axes=False),
     )
     # Below the plots (beside them it was cut off at the page's edge).
     registration = pn.Column(pn.bind(_registration, view.param.dataset, view.param.image),

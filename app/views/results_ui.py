@@ -129,7 +129,7 @@ def results_layout(view: ResultsView) -> pn.viewable.Viewable:
     error = pn.pane.Alert(pn.bind(lambda e: e, view.param.error), alert_type="danger",
                           visible=pn.bind(bool, view.param.error), css_classes=["results-error"])
     bars = pn.pane.HoloViews(pn.bind(lambda *_: jaccard_bars(view), view.param.compare,
-                                     view.studies.param.version), sizing_mode="stretch_width")
+                                     view.studies.param.version), sizing_mode="stretch_width", linked_axes=False)
 
     def _jaccard_table(*_):
         df = _safe(view, view.jaccard_wide)

@@ -180,9 +180,20 @@ class TrialsView(param.Parameterized):
             self._histories[key] = pd.DataFrame(hist)
         return self._histories[key]
 
+    def _best_ids(self, n: int) -> list:
+        fin = self.finished()
+        if fin.empty or "objective" not in fin:
+            return []
+        order = pd.to_numeric(fin["objective"], errors="coerce")
+        fin = fin.assign(_o=order).dropna(subset=["_o"])
+        fin = fin.sort_values("_o", ascending=not self.higher_is_better)
+        return list(fin["trial_id"].head(n))
+
     def curves(self) -> dict:
-        """``{trial_id: history DataFrame}`` of the selected trials (at most 12)."""
-        out = {t: self.history(t) for t in self.selected[:12]}
+        """``{trial_id: history DataFrame}`` of the selected trials (at most 12); with none
+        selected, of the five best finished trials, so the plot is never empty."""
+        chosen = list(self.selected[:12]) or self._best_ids(5)
+        out = {t: self.history(t) for t in chosen}
         # The validation Jaccard first: a select shows its first option until one is picked.
         metrics = sorted({c for h in out.values() for c in h.columns if c not in ("epoch",)},
                          key=lambda m: (m != "val_jaccard", not m.startswith("val_"), m))

@@ -93,17 +93,19 @@ def param_plots(view: TrialsView):
 
 
 def curves_plot(view: TrialsView):
-    """Learning curves of the trials picked in the table."""
+    """Learning curves of the trials picked in the table (else of the best five)."""
     curves = view.curves()
     metric = view.curve_metric
     if not curves or metric is None:
-        return hv.Curve([], "epoch", "value").opts(title="select trials in the table for learning curves", **PLOT)
+        return hv.Curve([], "epoch", "value").opts(title="learning curves: no finished trial yet", **PLOT)
     overlay = []
     for tid, hist in curves.items():
         if metric in hist:
             x = hist["epoch"] if "epoch" in hist else np.arange(len(hist))
             overlay.append(hv.Curve((x, hist[metric]), "epoch", metric, label=f"trial {tid}"))
-    return hv.Overlay(overlay).opts(title=f"learning curves: {metric}", legend_position="right", **PLOT)
+    which = "selected trials" if view.selected else "5 best trials (select rows for others)"
+    return hv.Overlay(overlay).opts(title=f"learning curves: {metric}, {which}",
+                                    legend_position="right", **PLOT)
 
 
 def trials_layout(view: TrialsView) -> pn.viewable.Viewable:
@@ -142,14 +144,14 @@ def trials_layout(view: TrialsView) -> pn.viewable.Viewable:
     return pn.Column(
         error, summary, controls,
         pn.Row(pn.pane.HoloViews(pn.bind(lambda *_: objective_plot(view), *dep, view.param.higher_is_better),
-                                 sizing_mode="stretch_width", css_classes=["trials-objective"]),
+                                 sizing_mode="stretch_width", css_classes=["trials-objective"], linked_axes=False),
                pn.pane.HoloViews(pn.bind(lambda *_: curves_plot(view), view.param.selected,
                                          view.param.curve_metric, view.param.version),
-                                 sizing_mode="stretch_width", css_classes=["trials-curves"])),
-        pn.pane.HoloViews(pn.bind(lambda *_: parallel_plot(view), *dep), sizing_mode="stretch_width"),
+                                 sizing_mode="stretch_width", css_classes=["trials-curves"], linked_axes=False)),
+        pn.pane.HoloViews(pn.bind(lambda *_: parallel_plot(view), *dep), sizing_mode="stretch_width", linked_axes=False),
         # One fixed-size pane per parameter: a HoloViews Layout in one pane collapses its plots.
         pn.Column(pn.bind(lambda *_: pn.GridBox(
-            *[pn.pane.HoloViews(el, sizing_mode="fixed") for el in param_plots(view).values()],
+            *[pn.pane.HoloViews(el, sizing_mode="fixed", linked_axes=False) for el in param_plots(view).values()],
             ncols=3), *dep), css_classes=["trials-params"]),
         table,
         sizing_mode="stretch_width",

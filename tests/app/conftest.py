@@ -18,7 +18,6 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parents[2]
-SCREENSHOTS = REPO / "docs" / "screenshots"
 CHROMIUM = os.environ.get("SATSEG_CHROMIUM", "/usr/bin/chromium")
 CHROMIUM_FLAGS = [
     "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
@@ -118,8 +117,12 @@ def browser_context_args():
 
 @pytest.fixture(scope="session")
 def screenshots() -> Path:
-    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    return SCREENSHOTS
+    """Where the browser tests save their screenshots: test-results/screenshots (git-ignored),
+    or the folder named by SATSEG_SCREENSHOTS. The README's pictures come from the demo instead
+    (docs/screenshots/capture.py), so a test run never changes tracked files."""
+    out = Path(os.environ.get("SATSEG_SCREENSHOTS", REPO / "test-results" / "screenshots"))
+    out.mkdir(parents=True, exist_ok=True)
+    return out
 
 
 def real_dataset(dubai_root: Path | None):
