@@ -1,3 +1,5 @@
-from satseg.cli import main
 import sys
+
+from satseg.cli import main
+
 sys.exit(main())

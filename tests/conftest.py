@@ -21,3 +21,19 @@ def dubai_path() -> Path:
     if not DUBAI.is_dir():
         pytest.skip(f"real Dubai data not found at {DUBAI} (set SATSEG_SHARED_DATA)")
     return DUBAI
+
+
+@pytest.fixture(scope="session")
+def dask_address():
+    """A local dask cluster shared by the search and dashboard tests: two single-threaded
+    worker processes, started on first use and closed at the end of the session."""
+    import logging
+
+    from distributed import LocalCluster
+
+    cluster = LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
+                           dashboard_address=None, silence_logs=logging.ERROR)
+    try:
+        yield cluster.scheduler_address
+    finally:
+        cluster.close()

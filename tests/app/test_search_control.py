@@ -7,7 +7,6 @@ The search runs ``satseg.search`` for real; only the objective is a plain functi
 
 from __future__ import annotations
 
-import logging
 import time
 
 import pytest
@@ -19,18 +18,6 @@ from app.studies import StudyState  # noqa: E402
 from app.views.hyperspace import HyperspaceView  # noqa: E402
 from tests.app import objectives  # noqa: E402
 from tests.app.conftest import wait_until  # noqa: E402
-
-
-@pytest.fixture(scope="module")
-def dask_address():
-    from distributed import LocalCluster
-
-    cluster = LocalCluster(n_workers=1, threads_per_worker=1, processes=True,
-                           dashboard_address=None, silence_logs=logging.ERROR)
-    try:
-        yield cluster.scheduler_address
-    finally:
-        cluster.close()
 
 
 @pytest.fixture

@@ -1,23 +1,8 @@
-"""A local dask cluster shared by the search tests (two single-threaded worker processes)."""
+"""Fixtures of the search tests (the dask cluster, ``dask_address``, is in tests/conftest.py)."""
 
 from __future__ import annotations
 
-import logging
-
 import pytest
-
-
-@pytest.fixture(scope="session")
-def dask_address():
-    from distributed import LocalCluster
-
-    cluster = LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
-                           dashboard_address=None, silence_logs=logging.ERROR)
-    try:
-        yield cluster.scheduler_address
-    finally:
-        cluster.close()
-
 
 X = {"params": {"x": {"type": "uniform", "low": 0, "high": 1}}}
 
