@@ -4,6 +4,7 @@ command line: stored completely, per-class studies combined into a loadable one-
 from __future__ import annotations
 
 import json
+import re
 
 import pandas as pd
 import pytest
@@ -83,7 +84,10 @@ def test_study_commands(searched, capsys):
     listing = capsys.readouterr().out
     assert "all" in listing and "pc/Water" in listing
     assert main(["study", "show", "all", "--store", db]) == 0
-    assert "model.block" in capsys.readouterr().out
+    shown = capsys.readouterr().out
+    # Parameters without their section, times readable (not epoch seconds).
+    assert " block" in shown and "model.block" not in shown
+    assert re.search(r"20\d\d-\d\d-\d\d \d\d:\d\d", shown) and "e+09" not in shown
     assert main(["study", "show", "all", "--store", db, "--trial", "0"]) == 0
     assert '"history"' in capsys.readouterr().out
     csv = tmp / "all.csv"
@@ -92,8 +96,10 @@ def test_study_commands(searched, capsys):
     refined = tmp / "refined.yaml"
     assert main(["study", "refine", "all", "--store", db, "--out", str(refined)]) == 0
     assert yaml.safe_load(refined.read_text())["params"]["model.depth"] == 2
-    assert main(["study", "pause", "all", "--store", db]) == 0
-    assert StudyStore(db).study_state("all") == "paused"
+    # Control commands act on running searches only: a finished study stays finished.
+    assert main(["study", "pause", "all", "--store", db]) == 2
+    assert "'all' is finished" in capsys.readouterr().err
+    assert StudyStore(db).study_state("all") == "finished"
     assert main(["study", "show", "nope", "--store", db]) == 2  # one-line error
     assert "no study 'nope'" in capsys.readouterr().err
 
