@@ -199,9 +199,11 @@ def _search_processes(pid: int) -> list[str]:
 
 @pytest.mark.skipif(not _has_search(), reason="satseg.search (study store, run_search) not installed")
 def test_tiny_study_from_hyperspace_appears_in_trials(page, server, screenshots):
-    """The 'quick' space, a study of 2 trials started in the Hyperspace tab: the first finishes
-    (ok, objective) and shows in the Trials tab, then Stop ends the second and the search
-    (nothing keeps running). (With 1 trial the search ends by itself: Stop would do nothing.)"""
+    """The 'quick' space, a study of 20 trials started in the Hyperspace tab: the first finishes
+    (ok, objective) and shows in the Trials tab, then Stop ends the running trial and the search
+    (nothing keeps running). The budget is far more than can finish before Stop is pressed: with
+    2 trials the second sometimes finished first (quick trials take ~15 s), so Stop found a
+    finished study."""
     if not server.has_sample:
         pytest.skip("the search trains on the bundled sample")
     open_app(page, server)
@@ -215,11 +217,11 @@ def test_tiny_study_from_hyperspace_appears_in_trials(page, server, screenshots)
     name.fill(STUDY)
     name.press("Enter")
     trials = widget(page, "Trials", "input")
-    trials.fill("2")
+    trials.fill("20")
     trials.press("Enter")
     page.locator(".start-search button").first.click()
     status = page.locator(".search-status").first
-    wait_until(lambda: "started 1 study of 2 trials" in text(status), 30, 0.3,
+    wait_until(lambda: "started 1 study of 20 trials" in text(status), 30, 0.3,
                "the search to start")
 
     open_tab(page, "Trials")
@@ -253,6 +255,7 @@ def test_tiny_study_from_hyperspace_appears_in_trials(page, server, screenshots)
     for r in ok:
         assert isinstance(r["objective"], float) and 0.0 <= r["objective"] <= 1.0
     assert all(r["status"] in ("ok", "stopped") for r in rows_db), rows_db
+    assert len(rows_db) < 20 and any(r["status"] == "stopped" for r in rows_db), rows_db
     from satseg.search import StudyStore
 
     assert StudyStore(server.store).study_state(STUDY) == "stopped"

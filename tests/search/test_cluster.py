@@ -96,9 +96,16 @@ SP = {"params": {"x": {"type": "uniform", "low": 0, "high": 1}, "sleep": 3.0}}
 def test_search_by_address_survives_a_killed_worker(cluster, tmp_path):
     store_path = tmp_path / "k.db"
     out = {}
-    th = threading.Thread(target=lambda: out.setdefault("res", run_search(
-        SP, objective=obj.sleeper, study="k", store=str(store_path), n_trials=4, parallelism=2,
-        scheduler=cluster.address, check_fields=False, retries=1)))
+
+    def search():
+        try:
+            out["res"] = run_search(SP, objective=obj.sleeper, study="k", store=str(store_path),
+                                    n_trials=4, parallelism=2, scheduler=cluster.address,
+                                    check_fields=False, retries=1)
+        except BaseException as exc:  # shown by the test instead of a bare timeout
+            out["error"] = exc
+
+    th = threading.Thread(target=search)
     th.start()
     store = StudyStore(store_path)
 
@@ -109,7 +116,15 @@ def test_search_by_address_survives_a_killed_worker(cluster, tmp_path):
         return [] if df.empty else list(df[df["status"] == "running"][["trial_id", "worker"]]
                                          .itertuples(index=False))
 
-    wait_until(lambda: len(running()) >= 1, what="a running trial")
+    def running_or_ended():
+        if "error" in out:
+            raise AssertionError(f"the search failed: {out['error']!r}")
+        if not th.is_alive():
+            raise AssertionError(f"the search ended before a trial was seen running: "
+                                 f"{store.trials('k')[['trial_id', 'status']].to_dict('records')}")
+        return len(running()) >= 1
+
+    wait_until(running_or_ended, timeout=120, what="a running trial")
     victim_tid, victim = running()[0]
     cluster.workers[victim].kill()  # SIGKILL mid-trial
     cluster.add_worker()  # a replacement, as a real cluster would bring
