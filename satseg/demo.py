@@ -23,6 +23,13 @@ from pathlib import Path
 from satseg.errors import OutputError
 
 
+def _default_sigint() -> None:
+    """In the demo's children: Ctrl-C's SIGINT acts even when the demo was started from a
+    script, whose background jobs inherit SIGINT ignored (so Python would not raise
+    KeyboardInterrupt and the search could not clean up)."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def _cli(*args: str) -> list[str]:
     return [sys.executable, "-m", "satseg", *args]
 
@@ -60,6 +67,7 @@ def _stop(proc: subprocess.Popen | None, name: str) -> None:
 
 
 def main() -> int:
+    signal.signal(signal.SIGINT, signal.default_int_handler)  # see _default_sigint
     demo_dir = Path(os.environ.get("SATSEG_DEMO_DIR", ".satseg-demo")).resolve()
     try:
         demo_dir.mkdir(parents=True, exist_ok=True)
@@ -81,11 +89,11 @@ def main() -> int:
             "--no-progress",
         ]
         print(f"$ satseg {' '.join(args)} > {log.name} (background)", flush=True)
-        search = subprocess.Popen(_cli(*args), stdout=log, stderr=subprocess.STDOUT)
+        search = subprocess.Popen(_cli(*args), stdout=log, stderr=subprocess.STDOUT,
+                                  preexec_fn=_default_sigint)
     serve = subprocess.Popen(
         _cli("serve", "--data", "sample", "--data", str(dstl), "--store", str(store),
-             "--port", port, "--address", "127.0.0.1")
-    )
+             "--port", port, "--address", "127.0.0.1"), preexec_fn=_default_sigint)
     print(f"\nDashboard: http://127.0.0.1:{port}/app   (Ctrl-C stops everything)\n", flush=True)
     try:
         while serve.poll() is None:

@@ -44,6 +44,20 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
     return parser
 
 
+def _terminate_like_ctrl_c() -> None:
+    """SIGTERM (``kill``, a process manager, ``docker stop``) ends a command the way Ctrl-C does,
+    so a search marks its study stopped and stops its trials instead of leaving them orphaned."""
+    import signal
+
+    def interrupt(signum, frame):  # noqa: ARG001
+        raise KeyboardInterrupt
+
+    try:
+        signal.signal(signal.SIGTERM, interrupt)
+    except ValueError:  # not the main thread (main() called from a thread): leave it
+        pass
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     # Import only the module of the command being run.
@@ -57,6 +71,7 @@ def main(argv: list[str] | None = None) -> int:
     if not getattr(args, "func", None):
         parser.print_help()
         return 0 if args.command is None else 2
+    _terminate_like_ctrl_c()
     try:
         return int(args.func(args) or 0)
     except SatsegError as exc:

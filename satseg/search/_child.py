@@ -31,7 +31,11 @@ def main(argv: list[str]) -> int:
         for line in sys.stdin.buffer:
             if line.strip() == b"stop":
                 ctx.stop("requested")
-        ctx.stop("parent gone")  # stdin closed: the worker went away
+        # stdin closed: the worker went away (killed, or Ctrl-C to the whole process group).
+        # Nobody is left to take the result, so end now rather than at the next batch: a
+        # trial still loading its data or importing TensorFlow would otherwise run on orphaned.
+        sys.stderr.flush()
+        os._exit(3)
 
     threading.Thread(target=watch_stdin, daemon=True).start()
     outcome = run_objective(task, ctx)
