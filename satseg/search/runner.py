@@ -10,9 +10,12 @@ second: ``paused`` starts nothing new, ``stopping`` asks running trials to stop 
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import queue
 import shutil
+import signal
+import threading
 import time
 import uuid
 from dataclasses import dataclass, field
@@ -57,6 +60,19 @@ class _Running:
     started: float | None = None
     attempts: int = 0
     stop_sent: bool = False
+
+
+@contextlib.contextmanager
+def _no_interrupts():
+    """Ignore SIGINT for the duration (main thread only; elsewhere signals cannot arrive)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    old = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, old)
 
 
 def _settings_from(arg: Any, kw: dict[str, Any]) -> SearchSettings:
@@ -121,8 +137,11 @@ class _Driver:
             self._open_bar()
             state = self._loop()
         except KeyboardInterrupt:
-            self._abandon("the search was interrupted (Ctrl-C)")
-            self.store.set_study_state(s.study, "stopped")
+            # Record first, then talk to dask: a second Ctrl-C (or the demo's own SIGINT after
+            # the terminal's) must not cut the bookkeeping short and leave the study "running".
+            with _no_interrupts():
+                self.store.set_study_state(s.study, "stopped")
+                self._abandon("the search was interrupted (Ctrl-C)")
             raise
         except BaseException:
             self._abandon("the search driver failed")
@@ -397,13 +416,13 @@ class _Driver:
 
     def _abandon(self, why: str) -> None:
         for tid, run in list(self.running.items()):
+            self.running.pop(tid, None)
+            self.store.update_trial(self.s.study, tid, status="stopped", error=why)
             try:
                 self._send_stop(tid)
                 run.future.cancel()
             except Exception:  # noqa: BLE001 - cluster may be gone already
                 pass
-            self.running.pop(tid, None)
-            self.store.update_trial(self.s.study, tid, status="stopped", error=why)
 
     # ------------------------------------------------------------------ progress + result
     def _open_bar(self) -> None:
