@@ -53,12 +53,16 @@ def test_control_needs_a_running_search(view):
     assert "no search is running" in view.error
 
 
+def _sleepy_study(view, address: str, name: str, n_trials: int) -> None:
+    """Point the Hyperspace view at a study of sleeping trials on the shared dask cluster."""
+    view.study_name, view.n_trials = name, n_trials
+    view.cluster, view.scheduler = "scheduler", address
+    view.search_settings = {"objective": objectives.sleepy}
+
+
 @pytest.mark.slow
 def test_start_pause_resume_stop(view, dask_address):
-    view.study_name = "ctl"
-    view.n_trials = 60
-    view.cluster, view.scheduler = "scheduler", dask_address
-    view.search_settings = {"objective": objectives.sleepy}
+    _sleepy_study(view, dask_address, "ctl", 60)
     job = view.start()
     assert job is not None and view.error == ""
     store = view.studies.ensure_store()
@@ -109,10 +113,7 @@ def test_start_pause_resume_stop(view, dask_address):
 @pytest.mark.slow
 def test_stop_while_the_cluster_starts_is_not_lost(view, dask_address):
     """run_search sets its study 'running' once dask is up; a Stop clicked before that must hold."""
-    view.study_name = "early"
-    view.n_trials = 50
-    view.cluster, view.scheduler = "scheduler", dask_address
-    view.search_settings = {"objective": objectives.sleepy}
+    _sleepy_study(view, dask_address, "early", 50)
     store = view.studies.ensure_store()
     job = view.start()
     wait_until(lambda: store.has_study("early"), 30, 0.02, "the study to be created")
