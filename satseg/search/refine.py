@@ -8,6 +8,10 @@ a 10 % margin); choice options that no top trial uses, though tried at least twi
 dropped. ``apply`` turns chosen suggestions into a new space; a study continues in it with
 ``run_search(..., resume=True, space=new)``, its history kept (trials outside stay visible,
 those inside inform TPE).
+
+No advice at all before :data:`MIN_FINISHED` (10) trials have finished ``ok``: with fewer, where
+the best trial sits says more about the random draws than about the space (after 2 trials "the
+best value is at a bound" is true of half the parameters).
 """
 
 from __future__ import annotations
@@ -19,6 +23,9 @@ from typing import Any
 
 from satseg.errors import SpaceError
 from satseg.search.space import SearchSpace, load_space, option_index
+
+#: Finished (``ok``) trials a study needs before any refinement is suggested.
+MIN_FINISHED = 10
 
 
 @dataclass
@@ -70,11 +77,11 @@ def _valid(space: SearchSpace, name: str, spec: dict[str, Any], check: bool) -> 
 
 
 def suggest(space: SearchSpace, rows: list[dict[str, Any]], *, direction: str = "maximize",
-            top: float = 0.2, edge: float = 0.1, min_trials: int = 8,
+            top: float = 0.2, edge: float = 0.1, min_trials: int = MIN_FINISHED,
             check_fields: bool = True) -> list[dict[str, Any]]:
     """The suggestions of the module doc for ``space`` from trial rows."""
     ok = [r for r in rows if _finite(r.get("objective")) and r.get("status", "ok") == "ok"]
-    if not ok:
+    if not ok or len(ok) < min_trials:
         return []
     sign = 1 if direction == "maximize" else -1
     ok.sort(key=lambda r: -sign * r["objective"])
@@ -162,7 +169,7 @@ def apply(space: SearchSpace, items: list[dict[str, Any]], *,
 
 def refine_space(space: Any, trials: Any = None, *, apply: Any = None,
                  direction: str = "maximize", top: float = 0.2, edge: float = 0.1,
-                 min_trials: int = 8, check_fields: bool = True) -> Refinement:
+                 min_trials: int = MIN_FINISHED, check_fields: bool = True) -> Refinement:
     """Suggestions for ``space`` from ``trials`` (``StudyStore.trials`` DataFrame or row dicts);
     ``apply``: True for all of them, or a list of suggestion dicts to apply."""
     space = load_space(space, check_fields=check_fields)
