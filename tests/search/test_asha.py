@@ -1,0 +1,144 @@
+"""ASHA's rung ladder and promotion rule (pure logic, milliseconds)."""
+
+from __future__ import annotations
+
+import random
+
+import pytest
+
+from satseg.errors import ConfigError
+from satseg.search.asha import ASHA, n_rungs
+
+
+def test_ladder_budgets():
+    a = ASHA(min_budget=1, max_budget=9, eta=3)
+    assert a.top == 2
+    assert [a.budget(k) for k in range(3)] == [1, 3, 9]
+    assert n_rungs(1, 10, 3) == 3 and n_rungs(1, 8, 3) == 2 and n_rungs(2, 2, 3) == 1
+    assert ASHA(min_budget=0.5, max_budget=4.5, eta=3).budget(2) == 4.5
+
+
+@pytest.mark.parametrize("kw", [{"eta": 1}, {"min_budget": 0}, {"max_budget": 0.5}])
+def test_bad_settings(kw):
+    with pytest.raises(ConfigError):
+        ASHA(**kw)
+
+
+def test_no_promotion_until_rung_holds_eta_results():
+    a = ASHA(1, 9, 3)
+    for tid, obj in enumerate([0.5, 0.9]):
+        a.start(tid, 0)
+        a.report(tid, 0, obj)
+        assert a.next_job().kind == "new"  # 1 or 2 results: floor(n/3) = 0
+    a.start(2, 0)
+    a.report(2, 0, 0.1)
+    job = a.next_job()
+    assert (job.kind, job.trial_id, job.rung, job.budget, job.from_budget) == (
+        "promote", 1, 1, 3, 1)
+
+
+def test_promotes_each_trial_once_and_top_rung_first():
+    a = ASHA(1, 9, 3)
+    objs = [0.1, 0.2, 0.9, 0.3, 0.4, 0.8, 0.05, 0.06, 0.07]
+    for tid, obj in enumerate(objs):
+        a.start(tid, 0)
+        a.report(tid, 0, obj)
+    # 9 results at rung 0: the top 3 are 2, 5, 4, promoted best first
+    order = []
+    for _ in range(3):
+        job = a.next_job()
+        assert job.kind == "promote" and job.rung == 1
+        order.append(job.trial_id)
+        a.start(job.trial_id, job.rung)
+    assert order == [2, 5, 4]
+    assert a.next_job().kind == "new"  # nothing left to promote: a new trial
+    # rung 1 fills: three results, the best goes to rung 2 before any rung-0 promotion
+    for tid, obj in zip(order, [0.95, 0.5, 0.6], strict=True):
+        a.report(tid, 1, obj)
+    for tid in (9, 10, 11):  # three more at rung 0, one of them in the new top third
+        a.start(tid, 0)
+        a.report(tid, 0, 0.85 if tid == 9 else 0.0)
+    job = a.next_job()
+    assert (job.kind, job.trial_id, job.rung, job.budget) == ("promote", 2, 2, 9)
+    a.start(2, 2)
+    job = a.next_job()
+    assert (job.kind, job.trial_id, job.rung) == ("promote", 9, 1)
+    a.report(2, 2, 0.97)
+    assert a.best() == (2, 2, 0.97)
+    assert a.promotable(2) == []  # the top rung promotes nothing
+
+
+def test_minimize_and_failed_trials():
+    a = ASHA(1, 3, 3, maximize=False)
+    for tid, obj in enumerate([None, 5.0, 1.0]):
+        a.start(tid, 0)
+        a.report(tid, 0, obj)
+    assert a.next_job().trial_id == 2  # the lowest loss
+    b = ASHA(1, 3, 3)
+    for tid, obj in enumerate([None, float("nan"), 0.1]):
+        b.start(tid, 0)
+        b.report(tid, 0, obj)
+    # the failed ones count as the worst; the top third is trial 2
+    assert b.next_job().trial_id == 2
+    c = ASHA(1, 3, 3)
+    for tid in range(3):
+        c.start(tid, 0)
+        c.report(tid, 0, None)
+    assert c.next_job().kind == "new"  # a failed trial is never promoted
+
+
+def test_allow_new_false_and_abandon():
+    a = ASHA(1, 9, 3)
+    assert a.next_job(allow_new=False) is None
+    for tid in range(3):
+        a.start(tid, 0)
+        a.report(tid, 0, tid / 10)
+    job = a.next_job(allow_new=False)
+    a.start(job.trial_id, job.rung)
+    a.abandon(job.trial_id)  # stopped by the budget: not promoted again
+    assert a.next_job(allow_new=False) is None
+    assert a.rung_of(2) == 0 and a.rung_of(7) is None
+
+
+def test_resume_from_finished_trials():
+    a = ASHA(1, 9, 3)
+    a.add_finished(0, 1, 0.9)
+    for tid in (1, 2):
+        a.add_finished(tid, 0, 0.1 * tid)
+    assert a.rung_of(0) == 1
+    assert a.next_job().kind == "new"  # 0 already went on from rung 0; 1 result at rung 1
+
+
+def test_asynchronous_run_promotes_top_fraction():
+    """A simulated run with 2 workers and random durations: every promotion comes from the
+    top 1/eta of its rung at the time, rung sizes shrink."""
+    rng = random.Random(0)
+    a = ASHA(1, 9, 3)
+    quality: dict[int, float] = {}
+    clock, next_tid, events = 0.0, 0, []
+    for _ in range(2):
+        job = a.next_job()
+        quality[next_tid] = rng.random()
+        a.start(next_tid, 0)
+        events.append((clock + rng.random(), next_tid, 0))
+        next_tid += 1
+    while clock < 200:
+        events.sort()
+        clock, tid, rung = events.pop(0)
+        a.report(tid, rung, quality[tid] * (1 + rung))
+        job = a.next_job()
+        if job.kind == "promote":
+            ranked = sorted(a.results[job.rung - 1].values(), reverse=True)
+            top = ranked[: len(ranked) // 3]
+            assert a.results[job.rung - 1][job.trial_id] in top
+            tid = job.trial_id
+        else:
+            tid, next_tid = next_tid, next_tid + 1
+            quality[tid] = rng.random()
+        a.start(tid, job.rung)
+        events.append((clock + a.budget(job.rung) * rng.uniform(0.5, 1.5), tid, job.rung))
+    sizes = [len(r) for r in a.results]
+    assert sizes[0] > sizes[1] > sizes[2] > 0
+    # asynchronous: a trial promoted early may later fall out of the top third, so a rung
+    # can hold a few more than 1/eta of the one below (Li et al. 2020, section 3.2)
+    assert sizes[1] < sizes[0] / 2 and sizes[2] < sizes[1] / 2
