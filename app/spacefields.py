@@ -15,6 +15,7 @@ from typing import Any
 import yaml
 
 from satseg.errors import SpaceError
+from satseg.io.yamlfile import load_yaml
 
 
 @dataclass(kw_only=True)
@@ -38,7 +39,7 @@ class Field:
 def parse_yaml(text: str) -> dict[str, Any]:
     """The YAML text as a mapping (``yaml.safe_load``); SpaceError with line and column."""
     try:
-        doc = yaml.safe_load(text)
+        doc = load_yaml(text)  # satseg's one YAML reader: 1e-3 is a float
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""

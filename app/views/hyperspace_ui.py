@@ -7,6 +7,7 @@ import yaml
 
 from app.spacefields import Field
 from app.views.hyperspace import HyperspaceView
+from satseg.io.yamlfile import load_yaml
 
 
 def _field_widget(view: HyperspaceView, f: Field) -> pn.viewable.Viewable:
@@ -39,7 +40,7 @@ def _field_widget(view: HyperspaceView, f: Field) -> pn.viewable.Viewable:
 
         def _fixed(e):
             try:
-                value = yaml.safe_load(e.new)
+                value = load_yaml(e.new)
             except yaml.YAMLError:
                 view.field_errors = {**view.field_errors, f.name: "not a valid YAML value"}
                 return

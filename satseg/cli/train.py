@@ -68,13 +68,20 @@ def _overrides(items: list[str]) -> dict[str, object]:
     import yaml
 
     from satseg.errors import ConfigError
+    from satseg.io.yamlfile import load_yaml, yaml_error_text
 
     out: dict[str, object] = {}
     for item in items:
         key, sep, value = item.partition("=")
         if not sep or "." not in key:
             raise ConfigError(f"--set {item!r}: write SECTION.FIELD=VALUE, e.g. training.epochs=2")
-        out[key.strip()] = yaml.safe_load(value)
+        try:
+            out[key.strip()] = load_yaml(value)
+        except yaml.YAMLError as exc:
+            raise ConfigError(
+                f"--set {item!r}: the value is not a YAML value ({yaml_error_text(exc)}); "
+                "quote text, e.g. --set 'data.classes=[a, b]'"
+            ) from None
     return out
 
 

@@ -16,6 +16,7 @@ from typing import Any
 import yaml
 
 from satseg.errors import ManifestError
+from satseg.io.yamlfile import as_number, load_yaml, yaml_error_text
 
 MANIFEST_NAME = "satseg.yaml"
 LABEL_KINDS = ("colour", "code", "geojson")
@@ -111,6 +112,19 @@ class Manifest:
 
 def _fail(path: Path, where: str, rule: str) -> ManifestError:
     return ManifestError(f"{path}: {where}: {rule} (see docs/manifest.md)")
+
+
+def _relative_pattern(pattern: str, path: Path, where: str) -> None:
+    """Patterns are globbed below the data folder: an absolute one cannot work (pathlib refuses
+    absolute globs), so say how to write it instead."""
+    drive = re.match(r"^[A-Za-z]:[\\/]", pattern)
+    if Path(pattern).is_absolute() or pattern.startswith("~") or drive:
+        raise _fail(
+            path,
+            where,
+            f"{pattern!r} is an absolute path; patterns are relative to the data folder: "
+            "set 'root:' to that folder and write the pattern below it, e.g. 'images/{name}.tif'",
+        )
 
 
 def colour_to_int(value: Any, path: Path, where: str) -> int:
@@ -242,6 +256,7 @@ def _labels(raw: Any, path: Path, image_vars: list[str]) -> LabelSpec | None:
     pattern = raw.get("pattern")
     if not isinstance(pattern, str) or not pattern:
         raise _fail(path, "labels.pattern", "give the path pattern of the label files")
+    _relative_pattern(pattern, path, "labels.pattern")
     extra = [p for p in placeholders(pattern) if p not in image_vars or p == BAND_PLACEHOLDER]
     if extra:
         raise _fail(
@@ -333,6 +348,7 @@ def parse_manifest(raw: Any, path: Path) -> Manifest:
             "give the path pattern of the images, e.g. "
             "'{tile}/images/{name}.jpg' (placeholders become the image id)",
         )
+    _relative_pattern(pattern, path, "images.pattern")
     names = placeholders(pattern)
     if not [n for n in names if n != BAND_PLACEHOLDER]:
         raise _fail(
@@ -343,8 +359,8 @@ def parse_manifest(raw: Any, path: Path) -> Manifest:
         )
     if BAND_PLACEHOLDER in names and not bands:
         raise _fail(path, "bands", "per-band files ({band} in images.pattern) need the band list")
-    nodata = images.get("nodata")
-    if nodata is not None and not isinstance(nodata, (int, float)):
+    nodata = as_number(images.get("nodata"))
+    if nodata is not None and (isinstance(nodata, bool) or not isinstance(nodata, (int, float))):
         raise _fail(path, "images.nodata", f"{nodata!r} must be a number")
     labels = _labels(raw.get("labels"), path, names)
     classes = _classes(raw.get("classes"), path, labels.kind if labels else None)
@@ -393,12 +409,11 @@ def load_manifest(path: str | Path) -> Manifest:
             "or pass --manifest FILE"
         )
     try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+        raw = load_yaml(path.read_text(encoding="utf-8"))
     except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f"line {mark.line + 1}" if mark is not None else "YAML"
-        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
-        raise _fail(path, where, f"invalid YAML: {problem}") from None
+        raise ManifestError(
+            f"manifest {path}: invalid YAML at {yaml_error_text(exc)}; fix the syntax there"
+        ) from None
     except (OSError, UnicodeDecodeError) as exc:
         raise ManifestError(f"cannot read manifest {path}: {exc}") from None
     return parse_manifest(raw, path)

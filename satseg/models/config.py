@@ -198,9 +198,12 @@ def _is_int(value: Any) -> bool:
 
 
 def _coerce_numbers(cfg: ModelConfig) -> None:
-    """Accept integral floats (hyperopt's quniform gives 16.0) and ints for float fields."""
+    """Accept integral floats (hyperopt's quniform gives 16.0) and ints for float fields, and
+    numbers spelt as text ("1e-4" from JSON or a quoted YAML value)."""
+    from satseg.io.yamlfile import as_number
+
     for name in _INT_RANGES:
-        value = getattr(cfg, name)
+        value = as_number(getattr(cfg, name))
         if value is None and name == "growth_rate":
             continue
         if isinstance(value, float) and value.is_integer():
@@ -208,7 +211,7 @@ def _coerce_numbers(cfg: ModelConfig) -> None:
         elif not _is_int(value):
             raise _fail(name, value, "must be an integer")
     for name in _FLOAT_RANGES:
-        value = getattr(cfg, name)
+        value = as_number(getattr(cfg, name))
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise _fail(name, value, "must be a number")
         object.__setattr__(cfg, name, float(value))
@@ -317,6 +320,9 @@ def _validate_dropout(cfg: ModelConfig) -> None:
         values = list(rates)
     else:
         values = [rates]
+    from satseg.io.yamlfile import as_number
+
+    values = [as_number(v) for v in values]
     for value in values:
         if isinstance(value, bool) or not isinstance(value, (int, float)) or math.isnan(value):
             raise _fail("dropout", rates, "rates must be numbers")
@@ -325,4 +331,4 @@ def _validate_dropout(cfg: ModelConfig) -> None:
     if isinstance(rates, (list, tuple)):
         object.__setattr__(cfg, "dropout", tuple(float(v) for v in values))
     else:
-        object.__setattr__(cfg, "dropout", float(rates))
+        object.__setattr__(cfg, "dropout", float(values[0]))

@@ -341,6 +341,8 @@ class SearchSpace:
 def _read(doc: Any) -> tuple[Any, str | None]:
     import yaml
 
+    from satseg.io.yamlfile import load_yaml  # YAML 1.2 floats: 1e-3 is a number
+
     if isinstance(doc, (str, Path)) and not (isinstance(doc, str) and "\n" in doc):
         p = Path(doc)
         if not p.is_file() and str(doc) in BUNDLED_SPACES:
@@ -349,12 +351,12 @@ def _read(doc: Any) -> tuple[Any, str | None]:
             raise SpaceError(f"search space file {p} does not exist; give a YAML file or a "
                              f"bundled space name ({', '.join(BUNDLED_SPACES)})")
         try:
-            return yaml.safe_load(p.read_text()), str(p)
+            return load_yaml(p.read_text()), str(p)
         except yaml.YAMLError as exc:
             raise SpaceError(f"search space file {p} is not valid YAML: {exc}") from exc
     if isinstance(doc, str):
         try:
-            return yaml.safe_load(doc), None
+            return load_yaml(doc), None
         except yaml.YAMLError as exc:
             raise SpaceError(f"the search space text is not valid YAML: {exc}") from exc
     return doc, None

@@ -34,6 +34,7 @@ from typing import Any
 
 from satseg.data.augment import AugmentConfig
 from satseg.errors import ConfigError
+from satseg.io.yamlfile import as_number
 
 MODES = ("multiclass", "one_vs_all")
 OPTIMIZERS = ("adam", "nadam", "rmsprop", "sgd")
@@ -162,12 +163,15 @@ def _check_value(section: str, name: str, value: Any, default: Any) -> Any:
     if name in _RANGES:
         if isinstance(value, bool) or not isinstance(value, (int, float)) or math.isnan(value):
             raise _fail(section, name, value, "must be a number")
+        if isinstance(value, (list, tuple)):
+            value = [as_number(v) for v in value]
         if name in _INTS:
             if isinstance(value, float) and not value.is_integer():
                 raise _fail(section, name, value, "must be an integer")
             value = int(value)
         else:
             value = float(value)
+        value = as_number(value)  # "1e-3" from JSON, a quoted YAML value or an old store
         lo, hi = _RANGES[name]
         if not lo <= value <= hi:
             raise _fail(section, name, value, f"must be in [{lo:g}, {hi:g}]")
@@ -245,7 +249,7 @@ class TrainConfig:
     @classmethod
     def from_yaml(cls, path: str | Path) -> TrainConfig:
         """Read a YAML file (``ConfigError`` for a missing or malformed file)."""
-        import yaml
+        from satseg.io.yamlfile import load_yaml_file
 
         p = Path(path)
         if not p.is_file():

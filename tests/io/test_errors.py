@@ -161,7 +161,7 @@ def test_not_a_data_set_and_missing_folder(tmp_path):
 @pytest.mark.parametrize(
     ("text", "pattern"),
     [
-        ("name: [unclosed", r"line \d+: invalid YAML"),
+        ("name: [unclosed", r"invalid YAML at line \d+, column \d+"),
         ("- a list", "top level: expected a mapping"),
         ("bands: [r]\nimages: i/{n}.tif\nclases: []\n", r"unknown key\(s\) \['clases'\]"),
         ("bands: [r]\nimages: i/x.tif\nclasses: [{name: a}]\n", "has no {placeholder}"),
