@@ -155,23 +155,23 @@ def _check_value(section: str, name: str, value: Any, default: Any) -> Any:
             raise _fail(section, name, value, "must not be empty (use null for the default)")
         return tuple(value)
     if name == "class_weights":
+        if isinstance(value, (list, tuple)):
+            value = [as_number(v) for v in value]
         if not isinstance(value, (list, tuple)) or not all(
             isinstance(v, (int, float)) and not isinstance(v, bool) and v >= 0 for v in value
         ):
             raise _fail(section, name, value, "must be a list of non-negative numbers")
         return tuple(float(v) for v in value)
     if name in _RANGES:
+        value = as_number(value)  # "1e-3" from JSON, a quoted YAML value or an old store
         if isinstance(value, bool) or not isinstance(value, (int, float)) or math.isnan(value):
             raise _fail(section, name, value, "must be a number")
-        if isinstance(value, (list, tuple)):
-            value = [as_number(v) for v in value]
         if name in _INTS:
             if isinstance(value, float) and not value.is_integer():
                 raise _fail(section, name, value, "must be an integer")
             value = int(value)
         else:
             value = float(value)
-        value = as_number(value)  # "1e-3" from JSON, a quoted YAML value or an old store
         lo, hi = _RANGES[name]
         if not lo <= value <= hi:
             raise _fail(section, name, value, f"must be in [{lo:g}, {hi:g}]")
@@ -254,10 +254,7 @@ class TrainConfig:
         p = Path(path)
         if not p.is_file():
             raise ConfigError(f"training config {p} does not exist; give a YAML file")
-        try:
-            data = yaml.safe_load(p.read_text())
-        except yaml.YAMLError as exc:
-            raise ConfigError(f"training config {p} is not valid YAML: {exc}") from exc
+        data = load_yaml_file(p, what="training config", error=ConfigError)
         try:
             return cls.from_dict(data)
         except ConfigError as exc:
