@@ -117,7 +117,7 @@ def suggest(space: SearchSpace, rows: list[dict[str, Any]], *, direction: str = 
             for frac in (0.5, 0.25, 0.1):
                 new = lo - frac * span if side == "low" else hi + frac * span
                 val = g(new)
-                if side == "low" and p.low >= 0 and "log" not in p.type:
+                if side == "low" and p.low is not None and p.low >= 0 and "log" not in p.type:
                     val = max(0.0, val)
                 val = _round(p, val)
                 if val == getattr(p, side):
