@@ -31,7 +31,13 @@ def register(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--retrain", action="store_true", help="combine: train each class's "
                         "best configuration again under one patch geometry")
     parser.add_argument("--epochs", type=int, default=None, help="combine --retrain: epochs")
-    parser.add_argument("--trials", default=None, help="import: hyperopt Trials pickle")
+    parser.add_argument("--trials", default=None, help="import: hyperopt Trials pickle (read "
+                        "with an unpickler limited to hyperopt's, Python's and numpy's plain types)")
+    parser.add_argument("--trust-pickle", action="store_true", help="import: read --trials with "
+                        "Python's full unpickler, which RUNS ANY CODE the file holds; only for "
+                        "files you made yourself")
+    parser.add_argument("--overwrite", action="store_true", help="export: replace an "
+                        "existing --out file")
     parser.set_defaults(func=run)
 
 
@@ -66,6 +72,11 @@ def run(args: argparse.Namespace) -> int:
     from satseg.errors import StoreError
     from satseg.search import StudyStore
 
+    trials = None
+    if args.action == "import" and args.trials:  # a refused pickle must not create the store
+        from satseg.search.transfer import load_trials_pickle
+
+        trials = load_trials_pickle(args.trials, trust=args.trust_pickle)
     if args.action != "import" and not Path(args.store).is_file():
         raise StoreError(f"study store {args.store} does not exist; give --store")
     store = StudyStore(args.store)
@@ -93,7 +104,7 @@ def run(args: argparse.Namespace) -> int:
         from satseg.search import export_study
 
         out = args.out or f"{name.replace('/', '_')}.csv"
-        print(f"wrote {export_study(store, name, out)}")
+        print(f"wrote {export_study(store, name, out, overwrite=args.overwrite)}")
     elif args.action == "refine":
         from satseg.search import refine_space
 
@@ -124,6 +135,7 @@ def run(args: argparse.Namespace) -> int:
 
         if not args.trials:
             raise StoreError("`satseg study import` needs --trials FILE.pkl")
-        n = import_hyperopt_trials(store, name, args.trials)
+        n = import_hyperopt_trials(store, name, args.trials, trust=args.trust_pickle,
+                                   loaded=trials)
         print(f"imported {n} trial(s) into study {name}")
     return 0
