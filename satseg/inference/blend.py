@@ -33,9 +33,11 @@ from typing import Any, Protocol
 import numpy as np
 
 from satseg.errors import ConfigError, DataError, ModelError
+from satseg.inference.frames import Frames as _Frames
+from satseg.inference.frames import batch_of as _batch_of
+from satseg.inference.frames import window_stacks as _window_stacks
 from satseg.inference.windows import (
     accumulated_weight,
-    flips,
     reflect_index,
     spline_window_1d,
     tile_starts,
@@ -131,6 +133,7 @@ def blend_predict(
     sink: Sink | None = None,
     progress: bool = False,
     eps: float = 1e-6,
+    rows: tuple[int, int] | None = None,
 ) -> np.ndarray | None:
     """Predict ``image`` window by window with smooth blending; see the module docstring.
 
@@ -144,16 +147,23 @@ def blend_predict(
         batch: windows per model call. sink: ``sink(y0, rows)`` receives finished float32 rows
             ``(n, W, K)`` top to bottom; without it the full ``(H, W, K)`` array is returned.
         progress: show a tqdm bar over windows. eps: floor of probabilities for "geometric".
+        rows: ``(r0, r1)``: predict only image rows ``r0:r1`` (a strip of a large scene), exactly
+            as they come out of the whole image: the window grid is the whole image's, only the
+            windows touching the strip run, and the result (or the sink's rows) covers the strip.
     """
     shape = tuple(int(v) for v in image.shape)
     out_window = window if out_window is None else int(out_window)
     _check_args(shape, window, out_window, subdivisions, batch, combine)
     H, W, C = shape
+    r0, r1 = _check_rows(rows, H)
     margin = (window - out_window) // 2
     stride = max(1, out_window // subdivisions)
     view_list = views(tta)
     ys, _ = tile_starts(H, out_window, stride)
     xs, _ = tile_starts(W, out_window, stride)
+    # the window rows that touch [r0, r1): the same global grid as a whole-image run, so a strip
+    # of rows is predicted exactly as in the whole image (same windows, same order of sums)
+    ks = [k for k, y0 in enumerate(ys) if y0 + out_window > r0 and y0 < r1]
     w1 = spline_window_1d(out_window)
     w2 = np.outer(w1, w1).astype(np.float32)[:, :, None]
     inv_wy = (1.0 / accumulated_weight(H, ys, w1)).astype(np.float32)
@@ -164,101 +174,57 @@ def blend_predict(
     x_off = -int(xs[0])  # column of image x=0 in the accumulator
     offsets = (xs - xs[0]).astype(np.int64)
     nx = len(xs)
-
-    out = None if sink is not None else np.empty((H, W, 0), np.float32)
-    acc: np.ndarray | None = None
-    n_views = len(view_list)
     geometric = combine == "geometric"
-    any_t = any(v[2] for v in view_list)
-    w2v = w2 * np.float32(1.0 / n_views)  # arithmetic mean folded into the weight
+    w2v = w2 * np.float32(1.0 / len(view_list))  # arithmetic mean folded into the weight
+    acc: _Frames | None = None
+    out: np.ndarray | None = None
     xbuf = np.empty((min(batch, nx), window, window, C), np.float32)
-    log.debug(
-        "blend %dx%dx%d: window %d, out %d, stride %d, %d x %d windows, %d views",
-        H,
-        W,
-        C,
-        window,
-        out_window,
-        stride,
-        len(ys),
-        nx,
-        n_views,
-    )
+    log.debug("blend %dx%dx%d rows %d:%d: window %d, out %d, stride %d, %d x %d windows, "
+              "%d views", H, W, C, r0, r1, window, out_window, stride, len(ks), nx,
+              len(view_list))  # fmt: skip
 
     from tqdm.auto import tqdm
 
-    bar = tqdm(total=len(ys) * nx, disable=not progress, unit="window", desc="predict")
+    bar = tqdm(total=len(ks) * nx, disable=not progress, unit="window", desc="predict")
     try:
-        for k, y0 in enumerate(ys):
-            ridx = reflect_index(int(y0) - margin + np.arange(window), H)
-            strip = _gather(image, ridx, cidx)
-            wins = np.lib.stride_tricks.sliding_window_view(strip, window, axis=1)[:, ::stride]
-            wins = wins[:, :nx].transpose(1, 0, 3, 2)  # (nx, y, x, C) strided view
-            if any_t:  # transposed windows read from a transposed strip: fast copies
-                strip_t = np.ascontiguousarray(strip.transpose(1, 0, 2))
-                wins_t = np.lib.stride_tricks.sliding_window_view(strip_t, window, axis=0)
-                wins_t = wins_t[::stride][:nx].transpose(0, 3, 1, 2)  # (nx, x, y, C)
+        for k in ks:
+            y0 = int(ys[k])
+            ridx = reflect_index(y0 - margin + np.arange(window), H)
+            stacks = _window_stacks(_gather(image, ridx, cidx), window, stride, nx, view_list)
             for j0 in range(0, nx, batch):
                 n = min(batch, nx - j0)
-                outs = []  # this batch's outputs, one per view (bounded: batch x views)
-                for fy, fx, t in view_list:
-                    # view(A) = T^t Fy^fy Fx^fx A = Fy^fx Fx^fy (T A) when t (flips swap axes)
-                    src = (
-                        flips(wins_t[j0 : j0 + n], fx, fy)
-                        if t
-                        else flips(wins[j0 : j0 + n], fy, fx)
-                    )
-                    np.copyto(xbuf[:n], src)
+                outs = []  # geometric only: this batch's outputs, one per view
+                for v in view_list:
+                    np.copyto(xbuf[:n], _batch_of(stacks, v, j0, n))
                     p = _call(fn, xbuf[:n], out_window)
                     if acc is None:
-                        K = p.shape[-1]
-                        wbuf, tbuf, scr = np.empty((3, out_window, out_window, K), np.float32)
-                        acc = np.zeros((out_window, width_in - 2 * margin, K), np.float32)
-                        if out is not None:
-                            out = np.empty((H, W, K), np.float32)
-                    if p.shape[0] != n or p.shape[-1] != acc.shape[-1]:
+                        acc = _Frames(out_window, stride, offsets, p.shape[-1],
+                                      view_list, geometric)  # fmt: skip
+                        if sink is None:
+                            out = np.empty((r1 - r0, W, p.shape[-1]), np.float32)
+                    if p.shape[0] != n or p.shape[-1] != acc.K:
                         raise ModelError(
                             f"model returned {p.shape} for a batch of {n} windows; expected "
-                            f"({n}, {out_window}, {out_window}, {acc.shape[-1]})"
+                            f"({n}, {out_window}, {out_window}, {acc.K})"
                         )
-                    if np.may_share_memory(p, xbuf):
+                    if np.may_share_memory(p, xbuf) or not p.flags.writeable:
                         p = p.copy()  # fn returned (a view of) its input: xbuf is reused
-                    # inverse: A = Fx^fx Fy^fy T^t B = T^t (Fy^fx Fx^fy B) when t
-                    outs.append((t, flips(p, fx, fy) if t else flips(p, fy, fx)))
-                assert acc is not None
-                # combine views and weight one window at a time (it stays in cache); views with
-                # a transpose are summed in the transposed frame and turned once
-                for i in range(n):
-                    first = [True, True]
-                    for t, pv in outs:
-                        src = pv[i]
-                        if geometric:
-                            np.maximum(src, eps, out=scr)
-                            src = np.log(scr, out=scr)
-                        dst = tbuf if t else wbuf
-                        if first[t]:
-                            np.copyto(dst, src)
-                            first[t] = False
-                        else:
-                            np.add(dst, src, out=dst)
-                    if any_t:
-                        np.add(wbuf, tbuf.transpose(1, 0, 2), out=wbuf)
                     if geometric:
-                        wbuf *= 1.0 / n_views
-                        np.exp(wbuf, out=wbuf)
-                        wbuf *= w2
+                        outs.append((v, p))
                     else:
-                        wbuf *= w2v
-                    o = offsets[j0 + i]
-                    acc[:, o : o + out_window] += wbuf
+                        acc.add_view(p, v, j0, w2v)
+                if geometric:
+                    assert acc is not None
+                    acc.add_geometric(outs, j0, w2, eps)
                 bar.update(n)
+            assert acc is not None
             # rows [y0, y0 + stride) are final unless this is the last row of windows
             last = k == len(ys) - 1
             done = out_window if last else stride
-            _emit(acc, int(y0), done, H, W, x_off, inv_wy, inv_wx, sink, out)  # type: ignore[arg-type]
+            acc.fold(done)
+            _emit(acc.acc, y0, done, (r0, r1), W, x_off, inv_wy, inv_wx, sink, out)
             if not last:
-                acc[: out_window - stride] = acc[stride:]  # type: ignore[index]
-                acc[out_window - stride :] = 0  # type: ignore[index]
+                acc.shift()
     finally:
         bar.close()
     return out
@@ -295,11 +261,21 @@ def _call(fn: Callable[[np.ndarray], Any], x: np.ndarray, out_window: int) -> np
     return p
 
 
+def _check_rows(rows: tuple[int, int] | None, H: int) -> tuple[int, int]:
+    if rows is None:
+        return 0, H
+    r0, r1 = (int(v) for v in rows)
+    if not 0 <= r0 < r1 <= H:
+        raise ConfigError(f"rows must be (r0, r1) with 0 <= r0 < r1 <= {H} (image height), "
+                          f"got {tuple(rows)}")  # fmt: skip
+    return r0, r1
+
+
 def _emit(
     acc: np.ndarray,
     y0: int,
     n_rows: int,
-    H: int,
+    rng: tuple[int, int],
     W: int,
     x_off: int,
     inv_wy: np.ndarray,
@@ -307,13 +283,13 @@ def _emit(
     sink: Sink | None,
     out: np.ndarray | None,
 ) -> None:
-    """Normalise the finished accumulator rows ``[y0, y0 + n_rows)`` inside the image and emit."""
-    a, b = max(y0, 0), min(y0 + n_rows, H)
+    """Normalise the finished accumulator rows ``[y0, y0 + n_rows)`` inside ``rng`` and emit."""
+    a, b = max(y0, rng[0]), min(y0 + n_rows, rng[1])
     if a >= b:
         return
     rows = acc[a - y0 : b - y0, x_off : x_off + W]
     if out is not None:
-        dst = out[a:b]
+        dst = out[a - rng[0] : b - rng[0]]
         np.multiply(rows, inv_wy[a:b, None, None], out=dst)
         dst *= inv_wx[None, :, None]
     else:

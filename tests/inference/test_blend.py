@@ -131,6 +131,25 @@ def test_row_source_equals_array_and_sink_streams_rows_in_order():
     assert sum(b - a for a, b in reads) < 3 * len(x)  # each row read about once
 
 
+@FAST
+@given(geometry(), st.data())
+def test_a_strip_of_rows_equals_the_same_rows_of_the_whole_image(g, data):
+    """rows=(r0, r1) uses the whole image's window grid: bit-identical rows, any geometry."""
+    x = np.random.default_rng(g["seed"]).random((g["h"], g["w"], g["c"]), dtype=np.float32) + 0.05
+    r0 = data.draw(st.integers(0, g["h"] - 1))
+    r1 = data.draw(st.integers(r0 + 1, g["h"]))
+    kw = dict(window=g["out"] + 2 * g["margin"], out_window=g["out"], subdivisions=g["sub"],
+              tta=g["tta"], batch=g["batch"], combine=g["combine"])  # fmt: skip
+    fn = lambda b: np.sqrt(crop_fn(g["margin"])(b))  # noqa: E731
+    whole = blend_predict(fn, x, **kw)
+    strip = blend_predict(fn, x, rows=(r0, r1), **kw)
+    np.testing.assert_array_equal(strip, whole[r0:r1])
+    got = []
+    blend_predict(fn, x, rows=(r0, r1), sink=lambda y0, r: got.append((y0, r.copy())), **kw)
+    assert got[0][0] == r0 and sum(len(r) for _, r in got) == r1 - r0
+    np.testing.assert_array_equal(np.concatenate([r for _, r in got]), whole[r0:r1])
+
+
 def test_spline_window_and_partition_of_unity():
     w = spline_window_1d(64)
     assert (w > 0).all() and np.isclose(w.mean(), 1.0) and np.allclose(w, w[::-1])
@@ -167,6 +186,8 @@ def test_reflect_index_matches_numpy_pad():
         ({"window": 16, "tta": 3}, ConfigError),
         ({"window": 16, "batch": 0}, ConfigError),
         ({"window": 16, "combine": "median"}, ConfigError),
+        ({"window": 16, "rows": (5, 5)}, ConfigError),
+        ({"window": 16, "rows": (0, 21)}, ConfigError),
     ],
 )
 def test_bad_arguments_raise_config_errors(kwargs, error):
