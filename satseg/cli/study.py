@@ -7,6 +7,7 @@
     satseg study export dstl --out dstl.csv      # or .json (history, per-class, spaces)
     satseg study refine dstl --out refined.yaml  # advice; the refined space file
     satseg study pause|resume|stop dstl          # control a running search
+                                                 # (stop ends an interrupted study at once)
     satseg study combine roads --out runs/roads  # best per-class models -> one-vs-all run
     satseg study import old --trials trials.pkl  # a pickled hyperopt Trials
 """
@@ -17,6 +18,9 @@ import argparse
 import json
 
 import pandas as pd
+
+#: Actions that only read the store: opened read-only (SQLite mode=ro), never written.
+READ_ONLY = ("list", "show", "export", "refine")
 
 
 def register(parser: argparse.ArgumentParser) -> None:
@@ -56,10 +60,15 @@ def _readable(df):
     import pandas as pd
 
     df = df.copy()
+    # Columns of trials that have not finished hold None (object dtype): coerce, never crash.
     for col in ("created", "started", "finished"):
         if col in df:
-            df[col] = pd.to_datetime(df[col], unit="s", utc=True).dt.tz_convert(None).dt.strftime(
+            secs = pd.to_numeric(df[col], errors="coerce")
+            df[col] = pd.to_datetime(secs, unit="s", utc=True).dt.tz_convert(None).dt.strftime(
                 "%Y-%m-%d %H:%M").fillna("")
+    for col in ("duration", "objective", "best"):
+        if col in df:
+            df[col] = pd.to_numeric(df[col], errors="coerce")
     if "duration" in df:
         df["duration"] = df["duration"].round(0)
     df = df.drop(columns=[c for c in ("worker", "retries", "space_version", "finished") if c in df])
@@ -79,7 +88,7 @@ def run(args: argparse.Namespace) -> int:
         trials = load_trials_pickle(args.trials, trust=args.trust_pickle)
     if args.action != "import" and not Path(args.store).is_file():
         raise StoreError(f"study store {args.store} does not exist; give --store")
-    store = StudyStore(args.store)
+    store = StudyStore(args.store, read_only=args.action in READ_ONLY)
     pd.set_option("display.width", 200)
     pd.set_option("display.max_columns", 12)
     if args.action == "list":
@@ -95,6 +104,9 @@ def run(args: argparse.Namespace) -> int:
         df = store.trials(name)
         print(f"study {name}: {rec['state']}, {rec['direction']}, {len(df)} trial(s), space "
               f"version {store.space_version(name)}")
+        if rec["state"] == "interrupted":
+            print(f"its search is gone (killed or its machine lost); continue with: satseg search "
+                  f"--study {name} --resume (same --store), or end it: satseg study stop {name}")
         if len(df):
             df = df.sort_values("objective", ascending=rec["direction"] == "minimize",
                                 na_position="last")

@@ -113,6 +113,13 @@ class _Driver:
 
     # ------------------------------------------------------------------ setup
     def run(self) -> SearchResult:
+        try:
+            return self._run()
+        finally:  # prepare_study made this process the study's driver (a renewed lease)
+            if hasattr(self, "store"):
+                self.store.release_driver(self.s.study)
+
+    def _run(self) -> SearchResult:
         from satseg.search.cluster import close, connect, scheduler_address, security
         from satseg.search.hyper import get_algo
 
@@ -209,8 +216,8 @@ class _Driver:
             if now >= next_state_check:
                 state = self.store.study_state(s.study)
                 next_state_check = now + STATE_POLL_S
-                if state == "stopping":
-                    self._stop_all()
+                if state in ("stopping", "stopped", "finished", "failed"):
+                    self._stop_all()  # (ended by someone else: `study stop` took it for gone)
                     return "stopped"
                 for tid in self.store.trial_ids(s.study, "stopping"):
                     self._send_stop(tid)

@@ -113,6 +113,11 @@ class SearchSettings:
             v = getattr(self, name)
             if isinstance(v, (list, str)):
                 object.__setattr__(self, name, tuple([v] if isinstance(v, str) else v))
+            v = getattr(self, name)
+            if v is not None and (not isinstance(v, tuple) or not all(
+                    isinstance(i, str) and i.strip() for i in v)):
+                raise bad(name, "must be a list of non-empty names (image ids or classes); "
+                          "they are checked against the data set before the study starts")
 
     @property
     def uses_satseg(self) -> bool:

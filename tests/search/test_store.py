@@ -85,7 +85,7 @@ def test_bad_store_paths(tmp_path):
         StudyStore(tmp_path / "missing" / "s.db")
     junk = tmp_path / "junk.db"
     junk.write_bytes(b"not a database at all" * 100)
-    with pytest.raises(StoreError, match="not a usable study store"):
+    with pytest.raises(StoreError, match="junk.db is not a satseg study store"):
         StudyStore(junk)
 
 
