@@ -119,6 +119,20 @@ def existing_trials(store, studies: list[str]) -> dict[str, int]:
     return out
 
 
+def finished_ok(store, study: str | None) -> int:
+    """Trials of a study that finished ``ok`` (0 without a store or study)."""
+    if store is None or not study or not store.has_study(study):
+        return 0
+    return sum(r["status"] == "ok" for r in store.trial_rows(study))
+
+
+def advice_minimum() -> int:
+    """Finished trials a study needs before refinement advice (``satseg.search.refine``)."""
+    from satseg.search.refine import MIN_FINISHED
+
+    return MIN_FINISHED
+
+
 def finished_trials(store, study: str) -> int:
     """Trials of a study that count toward its budget (ok, fail, pruned)."""
     return sum(r["status"] in ("ok", "fail", "pruned") for r in store.trial_rows(study))

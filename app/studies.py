@@ -51,6 +51,18 @@ def searched_params(store, study: str) -> list[str]:
     return list(out)
 
 
+def log_params(store, study: str) -> set[str]:
+    """Parameters drawn on a log scale (``loguniform``, ``qloguniform``) in any space version of
+    a study: the Trials tab draws only those on log axes."""
+    out: set[str] = set()
+    try:
+        for version in range(1, store.space_version(study) + 1):
+            out |= {n for n, p in store.space(study, version).params.items() if "log" in p.type}
+    except Exception:  # noqa: BLE001 - an older store or a foreign space: linear axes
+        log.debug("no search space for study %s", study, exc_info=True)
+    return out
+
+
 def open_store(path: str):
     """A ``StudyStore`` on ``path`` (created if missing)."""
     from satseg.search import StudyStore
@@ -72,6 +84,7 @@ class StudyState(param.Parameterized):
         self._stores: dict[str, object] = {}
         self.trials = pd.DataFrame()
         self.searched: list[str] = []  # parameters the study's spaces search (not fixed ones)
+        self.log_params: set[str] = set()  # searched on a log scale (log axes in the plots)
         self.studies = pd.DataFrame()
         self._digest = ""
         super().__init__(**params)
@@ -148,4 +161,5 @@ class StudyState(param.Parameterized):
             self._digest = digest
             self.trials = trials
             self.searched = searched_params(store, self.study)
+            self.log_params = log_params(store, self.study)
             self.version += 1

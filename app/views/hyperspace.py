@@ -16,6 +16,38 @@ from app.studies import StudyState
 
 log = logging.getLogger("satseg.app.hyperspace")
 CLASS_MODES = ["all classes in one study", "one study per class"]
+#: Trial statuses that count towards a study's planned number of trials (as the runner counts).
+DONE_STATUSES = ("ok", "fail", "pruned")
+#: What a study state means for someone reading the page.
+STATE_NOTES = {
+    "created": "created, no trial started yet",
+    "interrupted": "interrupted (its search process ended without finishing; Resume continues it)",
+    "stopping": "stopping (running trials are asked to stop)",
+    "paused": "paused (nothing new starts; Resume goes on)",
+}
+
+
+def study_summary(store: Any, study: str | None, trials: Any) -> str:
+    """``study: state, n done / n planned trials (k running), best x`` of a study, read through
+    ``StudyStore`` (any search, this page's or ``satseg search`` in a terminal)."""
+    if store is None or not study:
+        return "no study selected"
+    rec = store.study(study)
+    state = str(rec.get("state"))
+    planned = (rec.get("settings") or {}).get("n_trials")
+    counts = trials["status"].astype(str).value_counts() if "status" in getattr(trials, "columns", ()) \
+        else {}
+    done = sum(int(counts.get(s, 0)) for s in DONE_STATUSES)
+    running = int(counts.get("running", 0)) + int(counts.get("stopping", 0))
+    parts = [f"{done} / {planned} trials done" if planned else f"{done} trials done"]
+    if running:
+        parts.append(f"{running} running")
+    ok = trials[trials["status"].astype(str) == "ok"] if len(counts) else None
+    if ok is not None and len(ok) and "objective" in ok:
+        higher = rec.get("direction", "maximize") == "maximize"
+        best = ok["objective"].max() if higher else ok["objective"].min()
+        parts.append(f"best {float(best):.4f}")
+    return f"{study}: {STATE_NOTES.get(state, state)}, {', '.join(parts)}"
 
 
 class HyperspaceView(param.Parameterized):
@@ -39,7 +71,9 @@ class HyperspaceView(param.Parameterized):
     cluster = param.Selector(objects=["local", "scheduler"], default="local",
                              doc="a local dask cluster, or an existing scheduler")
     scheduler = param.String(default="tcp://127.0.0.1:8786", doc="dask scheduler address")
-    status = param.String(default="idle", doc="search state shown in the page")
+    status = param.String(default="", doc="state of the search started from this page (if any)")
+    study_status = param.String(default="no study selected",
+                                doc="the selected study's state and progress, from the store")
     workers = param.String(default="", doc="dask workers and running trials")
     advice = param.List(default=[], doc="refinement advice from the search (list of dicts)")
     message = param.String(default="", doc="last action's result")
@@ -61,6 +95,7 @@ class HyperspaceView(param.Parameterized):
             self.set_yaml(search_api.default_space_yaml(), record=False)
         except Exception as exc:  # noqa: BLE001
             self.error = f"cannot load the default search space: {readable_error(exc)}"
+        self.poll_study()
 
     @param.depends("start_from", watch=True)
     def _on_start_from(self) -> None:
@@ -219,7 +254,9 @@ class HyperspaceView(param.Parameterized):
             self.error = f"{action} failed: {readable_error(exc)}"
 
     def poll(self) -> None:
-        """Copy the search's state into the page (session thread)."""
+        """Copy the selected study's state and the page's search state into the page (session
+        thread)."""
+        self.poll_study()
         if self.job is None:
             return
         if self.job.done:
@@ -241,6 +278,16 @@ class HyperspaceView(param.Parameterized):
             except Exception as exc:  # noqa: BLE001
                 self.error = f"cannot read the search state: {readable_error(exc)}"
 
+    @param.depends("studies.version", "studies.study", watch=True)
+    def poll_study(self) -> None:
+        """:attr:`study_status` of the selected study (its state can change without a trial
+        changing: pause, resume, stop, interrupted)."""
+        try:
+            self.study_status = study_summary(self.studies.store_obj(), self.studies.study,
+                                              self.studies.trials)
+        except Exception as exc:  # noqa: BLE001 - a study deleted meanwhile, an older store
+            self.study_status = f"{self.studies.study}: cannot read its state ({readable_error(exc)})"
+
     # ---------------------------------------------------------------- refinement
     def refresh_advice(self) -> None:
         """Ask the search for refinement advice on the selected study (its trials and space)."""
@@ -251,8 +298,15 @@ class HyperspaceView(param.Parameterized):
             self.error = f"no advice: {readable_error(exc)}"
             return
         self.error = ""
-        self.message = (f"{len(self.advice)} suggestion(s) for {self.studies.study}" if self.advice
-                        else f"no refinement suggested for {self.studies.study} (yet)")
+        if self.advice:
+            self.message = f"{len(self.advice)} suggestion(s) for {self.studies.study}"
+            return
+        n_ok = search_api.finished_ok(self.studies.store_obj(), self.studies.study)
+        minimum = search_api.advice_minimum()
+        self.message = (f"no refinement suggested for {self.studies.study}: advice needs at least "
+                        f"{minimum} finished trials, it has {n_ok}" if n_ok < minimum else
+                        f"no refinement suggested for {self.studies.study}: no parameter's best "
+                        "trials crowd a bound or a small part of its range")
 
     def apply_advice(self, continue_study: bool = True) -> Job | None:
         """Apply the advice to the study's space, show it in the editor and (by default)

@@ -52,17 +52,35 @@ def _field_widget(view: HyperspaceView, f: Field) -> pn.viewable.Viewable:
     return pn.Column(*parts, styles={"border-bottom": "1px solid #ddd"}, margin=(2, 5))
 
 
+_MONO = """textarea { font-family: ui-monospace, SFMono-Regular, Menlo, Consolas, monospace;
+  font-size: 13px; line-height: 1.35; white-space: pre; tab-size: 2; }"""
+
+
+def _status(study: str, search: str, message: str) -> str:
+    """The status lines: the selected study (from the store), this page's search, the last action."""
+    lines = [f"**Study:** {study}"]
+    if search:
+        lines.append(f"**Search started here:** {search}")
+    if message:
+        lines.append(message)
+    return "  \n".join(lines)
+
+
 def hyperspace_layout(view: HyperspaceView) -> pn.viewable.Viewable:
     """The Hyperspace tab for ``view``."""
     w = pn.widgets
     fields = pn.bind(lambda _v: pn.Column(*[_field_widget(view, f) for f in view.fields],
                                           scroll=True, height=640, width=440),
                      view.param.fields_version)
-    editor = w.CodeEditor(value=view.yaml_text, language="yaml", height=560, sizing_mode="stretch_width",
-                          name="space-yaml")
+    # A plain text area, not Panel's CodeEditor: its Ace editor closes brackets and quotes as
+    # they are typed (CodeEditor has no option to turn that off), so a half-typed `{` became a
+    # valid `{}` and the page said "no parameters" instead of showing the YAML error.
+    editor = w.TextAreaInput(value=view.yaml_text, height=560, sizing_mode="stretch_width",
+                             name="", css_classes=["space-yaml"],
+                             stylesheets=[_MONO])
     view.param.watch(lambda e: setattr(editor, "value", e.new), "yaml_text")
     apply_btn = w.Button(name="Apply YAML", button_type="primary", css_classes=["apply-yaml"])
-    apply_btn.on_click(lambda _e: view.set_yaml(editor.value))
+    apply_btn.on_click(lambda _e: view.set_yaml(editor.value_input if editor.value_input is not None else editor.value))
     yaml_error = pn.pane.Alert(pn.bind(lambda e: e, view.param.yaml_error), alert_type="danger",
                                visible=pn.bind(bool, view.param.yaml_error), css_classes=["yaml-error"])
 
@@ -97,8 +115,8 @@ def hyperspace_layout(view: HyperspaceView) -> pn.viewable.Viewable:
         w.TextInput.from_param(view.param.scheduler, name="Scheduler address",
                                visible=view.param.cluster.rx() == "scheduler"),
         pn.Row(start, pause, resume, stop),
-        pn.pane.Markdown(pn.bind(lambda s, m: f"**Status:** {s}  \n{m}", view.param.status, view.param.message),
-                         css_classes=["search-status"]),
+        pn.pane.Markdown(pn.bind(_status, view.param.study_status, view.param.status,
+                                 view.param.message), css_classes=["search-status"]),
         pn.pane.Markdown(pn.bind(lambda s: s, view.param.workers), css_classes=["search-workers"]),
         "### Refinement",
         pn.Row(ask, apply_adv),

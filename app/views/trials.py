@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 import param
 
-from app.jobs import readable_error
+from app.jobs import Job, readable_error
 from app.studies import StudyState, param_columns
 
 log = logging.getLogger("satseg.app.trials")
@@ -17,6 +17,32 @@ log = logging.getLogger("satseg.app.trials")
 #: Above this many points the scatter plots are rasterised with datashader instead of drawn as glyphs.
 DATASHADE_ABOVE = 1000
 TABLE_FIRST = ["trial_id", "status", "objective", "duration", "error"]
+#: Bookkeeping columns the table leaves out (they say little and make it wider than the page).
+TABLE_HIDDEN = ("worker", "retries", "space_version", "study")
+TIME_COLUMNS = ("started", "finished")
+
+
+def local_time(values: pd.Series) -> pd.Series:
+    """Epoch seconds as local date and time text (``2026-12-02 05:41:07``); '' where missing."""
+    import datetime as dt
+
+    num = pd.to_numeric(values, errors="coerce")
+    tz = dt.datetime.now().astimezone().tzinfo
+    stamps = pd.to_datetime(num, unit="s", utc=True).dt.tz_convert(tz)
+    return stamps.dt.strftime("%Y-%m-%d %H:%M:%S").fillna("")
+
+
+def hms(values: pd.Series) -> pd.Series:
+    """Seconds as ``H:MM:SS`` text (sorts like the numbers); '' where missing."""
+    num = pd.to_numeric(values, errors="coerce")
+
+    def one(v: float) -> str:
+        if not np.isfinite(v):
+            return ""
+        t = int(round(v))
+        return f"{t // 3600}:{t // 60 % 60:02d}:{t % 60:02d}"
+
+    return num.map(one)
 
 
 class TrialsView(param.Parameterized):
@@ -26,12 +52,15 @@ class TrialsView(param.Parameterized):
     statuses = param.ListSelector(default=[], objects=[], doc="trial statuses shown in the plots")
     selected = param.List(default=[], doc="trial ids picked in the table (learning curves)")
     curve_metric = param.Selector(objects=[], doc="history column drawn as learning curve")
+    importance_version = param.Integer(default=0, doc="bumped when a parameter importance arrives")
     higher_is_better = param.Boolean(default=True, doc="the objective is maximised (Jaccard)")
     version = param.Integer(default=0, doc="bumped when the table shown changes")
     error = param.String(default="", doc="last error, shown in the page")
 
     def __init__(self, studies: StudyState, **params):
         self._histories: dict = {}
+        self._importance: dict = {}  # (study, digest) -> DataFrame or error text
+        self._importance_job: tuple | None = None  # (key, Job)
         #: Labels of the categorical parameters' codes (set by :meth:`numeric_params`).
         self.categories: dict[str, list[str]] = {}
         super().__init__(studies=studies, **params)
@@ -53,9 +82,73 @@ class TrialsView(param.Parameterized):
         self._histories = {k: v for k, v in self._histories.items() if k[0] == self.studies.study}
         self.selected = [t for t in self.selected if "trial_id" in df and t in set(df["trial_id"])]
         self.version += 1
+        self._sync_metrics()
+
+    @param.depends("selected", watch=True)
+    def _sync_metrics(self) -> None:
+        """The learning-curve metrics of the curves shown; the select shows the one drawn (the
+        validation Jaccard unless another was picked)."""
+        chosen = list(self.selected[:12]) or self._best_ids(5)
+        hists = [self.history(t) for t in chosen]
+        # The validation Jaccard first: a select shows its first option until one is picked.
+        metrics = sorted({c for h in hists for c in h.columns if c not in ("epoch",)},
+                         key=lambda m: (m != "val_jaccard", not m.startswith("val_"), m))
+        if metrics == list(self.param.curve_metric.objects) and self.curve_metric in metrics:
+            return
+        with param.parameterized.batch_call_watchers(self):
+            self.param.curve_metric.objects = metrics
+            if self.curve_metric not in metrics:
+                self.curve_metric = next((m for m in metrics if "val" in m and "jacc" in m),
+                                         metrics[0] if metrics else None)
 
     def poll(self) -> None:
-        """Nothing of its own: :class:`StudyState` polls the store."""
+        """Collect a parameter importance computed in the background (:class:`StudyState`
+        polls the store)."""
+        if self._importance_job is not None and self._importance_job[1].done:
+            key, job = self._importance_job
+            self._importance_job = None
+            self._importance[key] = job.result if job.status == "done" else job.error
+            self.importance_version += 1
+
+    # ---------------------------------------------------------------- importance
+    def importance(self):
+        """Parameter importance of the finished trials (``satseg.search.importance``) as a
+        DataFrame, or a text saying why there is none (yet); computed in a background thread
+        once per set of finished trials (None while it runs)."""
+        from satseg.search.importance import MIN_TRIALS
+
+        fin = self.finished()
+        fin = fin[fin["status"].astype(str) == "ok"] if "status" in fin else fin
+        if len(fin) < MIN_TRIALS:
+            return (f"parameter importance needs at least {MIN_TRIALS} finished trials "
+                    f"({len(fin)} so far)")
+        params = self.params()
+        key = (self.studies.study, tuple(fin["trial_id"]) if "trial_id" in fin else len(fin),
+               tuple(params))
+        if key in self._importance:
+            return self._importance[key]
+        if self._importance_job is None:
+            data = fin.copy()
+
+            def work(_job: Job):
+                from satseg.search.importance import param_importance
+
+                return param_importance(data, params, n_estimators=100, n_repeats=5)
+
+            self._importance_job = (key, Job("importance", work).start())
+            self._importance = {k: v for k, v in self._importance.items() if k[0] == key[0]}
+        return None
+
+    def log_axis(self, col: str, values=None) -> bool:
+        """Whether parameter ``col`` is drawn on a log axis: when its space draws it on a log
+        scale (``loguniform``); without the space (an older store), when positive over more
+        than a factor 20."""
+        if getattr(self.studies, "searched", None):
+            return col in getattr(self.studies, "log_params", set())
+        if values is None:
+            return False
+        v = np.asarray(values, dtype=float)
+        return bool(v.size and np.all(v > 0) and np.nanmax(v) / np.nanmin(v) > 20)
 
     # ---------------------------------------------------------------- data for the plots
     @property
@@ -134,7 +227,7 @@ class TrialsView(param.Parameterized):
         scaled = {}
         for col in num.columns:
             v = num[col].to_numpy(dtype=float)
-            if np.all(v > 0) and np.nanmax(v) / np.nanmin(v) > 20:
+            if col not in self.categories and self.log_axis(col, v) and np.all(v > 0):
                 v = np.log10(v)
             lo, hi = np.nanmin(v), np.nanmax(v)
             scaled[col] = (v - lo) / (hi - lo) if hi > lo else np.full_like(v, 0.5)
@@ -151,15 +244,27 @@ class TrialsView(param.Parameterized):
         return len(self.finished()) > DATASHADE_ABOVE
 
     def table(self) -> pd.DataFrame:
-        """All trials for the table: bookkeeping columns first, errors as text."""
-        df = self.trials
+        """Trials of the selected statuses for the table: bookkeeping columns first (``rung``
+        of a multi-fidelity search too), errors as text, times as local date and time, durations
+        as ``H:MM:SS``; the searched parameters, not the fixed ones."""
+        df = self.shown()
         if df.empty:
             return pd.DataFrame(columns=TABLE_FIRST)
-        first = [c for c in TABLE_FIRST if c in df]
-        rest = [c for c in df.columns if c not in first and c not in ("history", "per_class", "artifacts")]
+        first = [c for c in [*TABLE_FIRST[:3], "rung", *TABLE_FIRST[3:]] if c in df]
+        params = set(self.params())
+        rest = [c for c in df.columns if c not in first and c not in TABLE_HIDDEN
+                and c not in ("history", "per_class", "artifacts")
+                and (c in TIME_COLUMNS or c in params)]
         out = df[first + rest].copy()
         if "error" in out:
             out["error"] = out["error"].fillna("").astype(str)
+        if "duration" in out:
+            out["duration"] = hms(out["duration"])
+        for col in TIME_COLUMNS:
+            if col in out:
+                out[col] = local_time(out[col])
+        if "objective" in out:
+            out["objective"] = pd.to_numeric(out["objective"], errors="coerce").round(4)
         return out.reset_index(drop=True)
 
     def history(self, trial_id) -> pd.DataFrame:
@@ -193,12 +298,4 @@ class TrialsView(param.Parameterized):
         """``{trial_id: history DataFrame}`` of the selected trials (at most 12); with none
         selected, of the five best finished trials, so the plot is never empty."""
         chosen = list(self.selected[:12]) or self._best_ids(5)
-        out = {t: self.history(t) for t in chosen}
-        # The validation Jaccard first: a select shows its first option until one is picked.
-        metrics = sorted({c for h in out.values() for c in h.columns if c not in ("epoch",)},
-                         key=lambda m: (m != "val_jaccard", not m.startswith("val_"), m))
-        self.param.curve_metric.objects = metrics
-        if metrics and self.curve_metric not in metrics:
-            with param.parameterized.discard_events(self):
-                self.curve_metric = next((m for m in metrics if "val" in m and "jacc" in m), metrics[0])
-        return out
+        return {t: self.history(t) for t in chosen}

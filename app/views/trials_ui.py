@@ -11,6 +11,31 @@ from holoviews.operation.datashader import dynspread, rasterize
 from app.views.trials import TrialsView
 
 PLOT = dict(responsive=True, height=300, tools=["hover"], show_grid=True)
+RUNG_COLOURS = ["#0072B2", "#E69F00", "#009E73", "#CC79A7", "#56B4E9", "#D55E00", "#F0E442"]
+
+
+def log_ticks(values) -> list[tuple[float, str]]:
+    """Ticks at 1, 2 and 5 times the powers of ten inside the values' range, labelled as plain
+    numbers (0.001, 0.002, 0.005): Bokeh's own log ticks on one decade are a crowd of exponents."""
+    v = np.asarray(values, dtype=float)
+    v = v[np.isfinite(v) & (v > 0)]
+    if not v.size:
+        return []
+    lo, hi = v.min(), v.max()
+    out = []
+    for k in range(int(np.floor(np.log10(lo))) - 1, int(np.ceil(np.log10(hi))) + 1):
+        for m in (1, 2, 5):
+            t = m * 10.0 ** k
+            if lo / 1.5 <= t <= hi * 1.5:
+                out.append((t, f"{t:.6g}"))
+    return out if len(out) >= 2 else [(t, f"{t:.3g}") for t in (lo, hi)]
+
+
+def epoch_ticker():
+    """Whole epochs only on a learning curve's x axis."""
+    from bokeh.models import AdaptiveTicker
+
+    return AdaptiveTicker(min_interval=1, mantissas=[1, 2, 5], num_minor_ticks=0)
 
 
 def _points(view: TrialsView, data: pd.DataFrame, x: str, y: str, **opts):
@@ -35,9 +60,36 @@ def objective_plot(view: TrialsView):
         return hv.Curve([], "trial_id", "objective").opts(title="no finished trial yet", **PLOT)
     best = hv.Curve(df, "trial_id", "best", label="best so far").opts(color="#D55E00", line_width=2)
     extra = _objective_ylim(df["objective"])
+    trials = view.trials
+    if "rung" in trials and "trial_id" in trials and not view.aggregate():
+        # Multi-fidelity search: one colour per rung (the budget a trial reached).
+        rungs = trials.set_index("trial_id")["rung"]
+        d = df.assign(rung=df["trial_id"].map(rungs).fillna(-1).astype(int))
+        pts = hv.Overlay([
+            hv.Points(d[d["rung"] == r], ["trial_id", "objective"], ["rung"], label=f"rung {r}").opts(
+                size=6, alpha=0.8, color=RUNG_COLOURS[i % len(RUNG_COLOURS)])
+            for i, r in enumerate(sorted(d["rung"].unique()))])
+        return (pts * best).opts(title=f"objective per trial ({len(df)} finished, colour: rung)",
+                                 legend_position="bottom_right", **PLOT, **extra)
     return (_points(view, df[["trial_id", "objective"]], "trial_id", "objective") * best).opts(
         title=f"objective per trial ({len(df)} finished)", legend_position="bottom_right", **PLOT,
         **extra)
+
+
+def importance_plot(view: TrialsView):
+    """Importance of each searched parameter for the objective (permutation importance of a
+    random-forest surrogate, satseg.search.importance), largest on top."""
+    imp = view.importance()
+    opts = dict(responsive=True, height=300, show_grid=True)
+    if imp is None or isinstance(imp, str):
+        title = "parameter importance: computing ..." if imp is None else f"parameter importance: {imp}"
+        return hv.Bars([], "param", "importance").opts(title=title, **opts)
+    d = imp.iloc[::-1].assign(param=lambda x: x["param"].astype(str))
+    r2 = float(imp["r2"].iloc[0]) if len(imp) else 0.0
+    return hv.Bars(d, "param", ["importance", "std"]).opts(
+        invert_axes=True, color="#0072B2", tools=["hover"], xlabel="", ylabel="importance (share)",
+        title=f"parameter importance for the objective (random-forest surrogate, R² {r2:.2f})",
+        **opts)
 
 
 def parallel_plot(view: TrialsView):
@@ -82,9 +134,12 @@ def param_plots(view: TrialsView):
     plots = []
     for col in num.columns:
         d = pd.DataFrame({col: num[col].to_numpy(), "objective": obj})
-        logx = bool(np.all(d[col] > 0) and d[col].max() / d[col].min() > 20)
         cats = view.categories.get(col)
-        extra = dict(xticks=list(enumerate(cats)), xrotation=30 if len(cats) > 3 else 0) if cats else {}
+        logx = not cats and view.log_axis(col, d[col].to_numpy()) and bool(np.all(d[col] > 0))
+        extra: dict = (dict(xticks=list(enumerate(cats)), xrotation=30 if len(cats) > 3 else 0)
+                       if cats else {})
+        if logx:
+            extra["xticks"] = log_ticks(d[col])
         extra.update(_objective_ylim(obj))
         # Fixed sizes: responsive plots inside a layout collapse to no width in Bokeh.
         plots.append(_points(view, d, col, "objective", logx=logx and not cats, title=col,
@@ -101,26 +156,43 @@ def curves_plot(view: TrialsView):
     overlay = []
     for tid, hist in curves.items():
         if metric in hist:
-            x = hist["epoch"] if "epoch" in hist else np.arange(len(hist))
+            x = hist["epoch"] if "epoch" in hist else np.arange(1, len(hist) + 1)
             overlay.append(hv.Curve((x, hist[metric]), "epoch", metric, label=f"trial {tid}"))
-    which = "selected trials" if view.selected else "5 best trials (select rows for others)"
+    which = "selected trials" if view.selected else "5 best trials (select rows in the table)"
     return hv.Overlay(overlay).opts(title=f"learning curves: {metric}, {which}",
-                                    legend_position="right", **PLOT)
+                                    legend_position="right", xticks=epoch_ticker(),
+                                    xformatter="%d", **PLOT)
+
+
+def _titles(columns) -> dict[str, str]:
+    """Short column titles: a parameter's last name part (``model.base_filters`` -> base_filters)."""
+    return {c: str(c).rsplit(".", 1)[-1] for c in columns if "." in str(c)}
 
 
 def trials_layout(view: TrialsView) -> pn.viewable.Viewable:
-    """The Trials tab for ``view``."""
+    """The Trials tab for ``view``: status filter and metric on top; objective and parameter
+    importance; the table beside the learning curves it drives; parallel coordinates; the
+    objective against each parameter."""
     dep = [view.param.version, view.param.statuses]
+    first = view.table()
     table = pn.widgets.Tabulator(
-        view.table(), pagination="remote", page_size=20, selectable="checkbox", show_index=False,
-        header_filters=True, sizing_mode="stretch_width", height=420, disabled=True,
-        name="trials-table",
+        first, pagination="remote", page_size=15, selectable="checkbox", show_index=False,
+        header_filters=True, sizing_mode="stretch_width", height=470, disabled=True,
+        name="trials-table", layout="fit_data_table", titles=_titles(first.columns),
+        formatters={"error": {"type": "textarea"}}, widths={"error": 220},
+        frozen_columns=["trial_id"], css_classes=["trials-table"],
     )
 
     def _update_table(*_):
-        table.value = view.table()
+        df = view.table()
+        table.titles = _titles(df.columns)
+        table.value = df
+        # Keep the picked trials picked (their rows move as trials arrive or statuses change).
+        if "trial_id" in df and view.selected:
+            ids = list(df["trial_id"])
+            table.selection = [ids.index(t) for t in view.selected if t in ids]
 
-    view.param.watch(_update_table, "version")
+    view.param.watch(_update_table, ["version", "statuses"])
 
     def _select(event):
         df = table.value
@@ -129,10 +201,12 @@ def trials_layout(view: TrialsView) -> pn.viewable.Viewable:
     table.param.watch(_select, "selection")
     w = pn.widgets
     controls = pn.Row(
-        w.CheckButtonGroup.from_param(view.param.statuses, name="Statuses", button_type="primary",
-                                      button_style="outline"),
-        w.Select.from_param(view.param.curve_metric, name="Learning-curve metric", width=220),
-        w.Checkbox.from_param(view.param.higher_is_better, name="higher objective is better"),
+        w.MultiChoice.from_param(view.param.statuses, name="Status filter", width=360,
+                                 css_classes=["status-filter"], sizing_mode="fixed"),
+        w.Select.from_param(view.param.curve_metric, name="Learning-curve metric", width=220,
+                            sizing_mode="fixed", css_classes=["curve-metric"]),
+        w.Checkbox.from_param(view.param.higher_is_better, name="higher objective is better",
+                              align="end", sizing_mode="fixed", width=220),
     )
     summary = pn.bind(lambda *_: pn.pane.Markdown(
         f"**{view.studies.study or 'no study'}**: {len(view.trials)} trials, "
@@ -145,14 +219,20 @@ def trials_layout(view: TrialsView) -> pn.viewable.Viewable:
         error, summary, controls,
         pn.Row(pn.pane.HoloViews(pn.bind(lambda *_: objective_plot(view), *dep, view.param.higher_is_better),
                                  sizing_mode="stretch_width", css_classes=["trials-objective"], linked_axes=False),
+               pn.pane.HoloViews(pn.bind(lambda *_: importance_plot(view), *dep,
+                                         view.param.importance_version),
+                                 sizing_mode="stretch_width", css_classes=["trials-importance"],
+                                 linked_axes=False)),
+        pn.Row(pn.Column("#### Trials (tick rows to draw their learning curves)", table,
+                         sizing_mode="stretch_width"),
                pn.pane.HoloViews(pn.bind(lambda *_: curves_plot(view), view.param.selected,
                                          view.param.curve_metric, view.param.version),
-                                 sizing_mode="stretch_width", css_classes=["trials-curves"], linked_axes=False)),
+                                 sizing_mode="stretch_width", css_classes=["trials-curves"], linked_axes=False,
+                                 margin=(40, 5, 5, 5))),
         pn.pane.HoloViews(pn.bind(lambda *_: parallel_plot(view), *dep), sizing_mode="stretch_width", linked_axes=False),
         # One fixed-size pane per parameter: a HoloViews Layout in one pane collapses its plots.
         pn.Column(pn.bind(lambda *_: pn.GridBox(
             *[pn.pane.HoloViews(el, sizing_mode="fixed", linked_axes=False) for el in param_plots(view).values()],
             ncols=3), *dep), css_classes=["trials-params"]),
-        table,
         sizing_mode="stretch_width",
     )

@@ -2,6 +2,9 @@
 
 Reads the task from stdin (one length-prefixed message), then watches stdin for ``stop`` lines
 (the parent's cooperative stop); sends epoch rows and the outcome on file descriptor FD.
+
+The child lowers its CPU priority first (``nice`` +10, ``SATSEG_TRIAL_NICE`` to change, 0 to
+keep): on a machine shared with the driver and the dashboard, training yields to them.
 """
 
 from __future__ import annotations
@@ -11,9 +14,22 @@ import sys
 import threading
 
 
+def _lower_priority() -> None:
+    try:
+        inc = int(os.environ.get("SATSEG_TRIAL_NICE", "10"))
+    except ValueError:
+        inc = 10
+    if inc > 0 and hasattr(os, "nice"):
+        try:
+            os.nice(inc)
+        except OSError:  # not permitted here: run at normal priority
+            pass
+
+
 def main(argv: list[str]) -> int:
     from satseg.search.worker import TrialContext, read_msg, run_objective, write_msg
 
+    _lower_priority()
     out = os.fdopen(int(argv[0]), "wb")
     msg = read_msg(sys.stdin.buffer)
     if msg is None:

@@ -5,6 +5,10 @@
 (``val_ids``, chosen once per study and never used for anything else; ``exclude_ids``, a test
 set, are never loaded), reports every epoch to the driver and stops when asked (``ctx``), and
 writes a prediction preview PNG of one validation image next to the run folder's model.
+
+In a search the run folder is the trial's private ``ctx.run_dir`` on its worker; the worker
+ships it to the driver when the trial ends (see :mod:`satseg.search.artifacts`). Called without
+a context (a plain ``fn(params)``), the run goes to a new temporary folder.
 """
 
 from __future__ import annotations
@@ -75,7 +79,6 @@ class SatsegObjective:
     """Picklable objective for :func:`satseg.search.run_search` (see the module doc)."""
 
     data: str
-    runs_dir: str
     val_ids: tuple[str, ...]
     classes: tuple[str, ...] | None = None
     exclude_ids: tuple[str, ...] = ()
@@ -97,10 +100,8 @@ class SatsegObjective:
         from satseg.training import train
 
         cfg = self.config(params)
-        if ctx is not None:
-            run_dir = Path(self.runs_dir) / f"trial-{int(ctx.trial_id):04d}"
-            if run_dir.exists():  # a retry after the worker died: start over
-                shutil.rmtree(run_dir)
+        if getattr(ctx, "run_dir", None) is not None:
+            run_dir = Path(ctx.run_dir)  # private to this attempt: shipped, then deleted
         else:
             run_dir = Path(tempfile.mkdtemp(prefix="satseg-trial-"))
             shutil.rmtree(run_dir)

@@ -11,22 +11,32 @@ With ``isolate=True`` the objective runs in a fresh Python subprocess of the wor
 trial past its time limit is first asked to stop, then killed. Messages travel to the driver as
 worker events (``Worker.log_event``, read with ``Client.subscribe_topic``): cheap, and they
 work across machines. The result goes back as the task's return value.
+
+Every trial gets a private scratch folder on its worker (``ctx.run_dir`` is the run folder to
+train into). When the trial ends, a run folder inside it is packed
+(:func:`satseg.search.artifacts.pack_run`) into the result as ``bundle`` (bytes through dask),
+its worker-local paths are dropped from ``artifacts``, and the scratch folder is deleted: the
+driver writes the bundle where the store says (workers need no disk shared with the driver).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import inspect
 import logging
 import math
 import os
+import shutil
 import socket
 import struct
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 import traceback
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 log = logging.getLogger("satseg.search.worker")
@@ -48,6 +58,7 @@ class TrialTask:
     isolate: bool = False
     stop_grace: float = KILL_GRACE_S
     env: dict[str, str] = field(default_factory=dict)
+    scratch: str = ""  # set on the worker: the trial's private folder
 
 
 def _worker():
@@ -82,6 +93,8 @@ class TrialContext:
     def __init__(self, task: TrialTask, deadline: float | None = None, send=None,
                  stop_check=None):
         self.study, self.trial_id, self.params = task.study, task.trial_id, task.params
+        #: the folder to train into (inside the worker's private scratch; None outside a search)
+        self.run_dir = Path(task.scratch) / "run" if task.scratch else None
         self.deadline = deadline
         self._send = send
         self._stop_check = stop_check
@@ -195,14 +208,51 @@ def execute_trial(task: TrialTask) -> dict[str, Any]:
     def send(msg):
         send_event(task.topic, msg, w)
 
-    ctx = TrialContext(task, deadline, send, stop_check)
-    if task.isolate:
-        out = _run_isolated(task, ctx)
-    else:
-        out = run_objective(task, ctx)
-    out.update(worker=name, started=start_wall, finished=time.time(),
-               duration=time.monotonic() - t0)
+    task = dataclasses.replace(task, scratch=_scratch(w, task.trial_id))
+    try:
+        ctx = TrialContext(task, deadline, send, stop_check)
+        if task.isolate:
+            out = _run_isolated(task, ctx)
+        else:
+            out = run_objective(task, ctx)
+        out.update(worker=name, started=start_wall, finished=time.time(),
+                   duration=time.monotonic() - t0)
+        _pack(out, Path(task.scratch))
+    finally:
+        shutil.rmtree(task.scratch, ignore_errors=True)
     return out
+
+
+def _scratch(w: Any, trial_id: int) -> str:
+    """A private folder for one trial attempt: in the dask worker's local directory (cleaned
+    with the worker), else the system's temporary folder."""
+    base = getattr(w, "local_directory", None) if w is not None else None
+    return tempfile.mkdtemp(prefix=f"satseg-trial-{int(trial_id):04d}-",
+                            dir=base if base and os.path.isdir(base) else None)
+
+
+def _pack(out: dict[str, Any], scratch: Path) -> None:
+    """Move a run folder written inside ``scratch`` into the outcome as ``bundle`` bytes;
+    drop every artifact path that only exists on this worker."""
+    checkpoints = bool(out.pop("ship_checkpoints", False))
+    arts = out.get("artifacts")
+    if not isinstance(arts, dict):
+        return
+    inside = {k: v for k, v in arts.items()
+              if isinstance(v, str) and Path(v).resolve().is_relative_to(scratch.resolve())}
+    run_dir = inside.get("run_dir")
+    if run_dir and Path(run_dir).is_dir():
+        from satseg.search.artifacts import pack_run
+
+        try:
+            bundle = pack_run(run_dir, checkpoints=checkpoints)
+        except OSError as exc:  # the result stands without its files
+            out["error"] = out.get("error") or f"its run folder could not be packed: {exc}"
+        else:
+            out["bundle"] = bundle
+            log.info("trial artifacts packed: %d file(s), %.1f MB in %.3f s",
+                     len(bundle.files), bundle.size / 1e6, bundle.pack_s)
+    out["artifacts"] = {k: v for k, v in arts.items() if k not in inside}
 
 
 # ---------------------------------------------------------------------- isolated (subprocess)
@@ -245,6 +295,7 @@ def _run_isolated(task: TrialTask, ctx: TrialContext) -> dict[str, Any]:
 
     th = threading.Thread(target=reader, daemon=True)
     th.start()
+    assert proc.stdin is not None  # stdin=PIPE
     write_msg(proc.stdin, {"task": task, "time_limit": None})
     asked_at = None
     while proc.poll() is None:

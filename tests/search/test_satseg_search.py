@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import re
+from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -53,8 +54,9 @@ def test_study_is_stored_completely(searched):
         assert set(t["per_class"]) == {"Building", "Land", "Road", "Vegetation", "Water"}
         assert [r["epoch"] for r in t["history"]] == [1] and "val_jaccard" in t["history"][0]
         run = t["artifacts"]["run_dir"]
-        meta = json.loads((tmp / "satseg-runs" / "all" / f"trial-{tid:04d}" / "meta.json")
-                          .read_text())
+        # Shipped from the worker to <store stem>.runs/<study>-<study uid>/ beside the store.
+        assert Path(run).parent == tmp / "study.runs" / f"all-{store.study_uid('all')}"
+        meta = json.loads((Path(run) / "meta.json").read_text())
         assert run.endswith(f"trial-{tid:04d}") and meta["val_ids"] == val_ids
         assert t["artifacts"]["preview"].endswith("preview.png")
         from PIL import Image
