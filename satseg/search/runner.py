@@ -19,7 +19,6 @@ import threading
 import time
 import uuid
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 from satseg.search.hyper import HyperoptState
@@ -368,10 +367,11 @@ class _Driver:
         retries = max(0, (run.attempts if run else 1) - 1)
         if status in ("ok", "fail", "pruned"):
             self.done = getattr(self, "done", 0) + 1
+        artifacts, error = self._write_artifacts(tid, out, status, obj, error)
         self.store.finish_trial(
             self.s.study, tid, status=status, objective=obj if status != "fail" else None,
             history=out.get("history"), per_class=out.get("per_class"),
-            artifacts=out.get("artifacts"), error=error, duration=out.get("duration"),
+            artifacts=artifacts, error=error, duration=out.get("duration"),
             worker=out.get("worker"), started=out.get("started"), finished=out.get("finished"),
             retries=retries)
         if status in ("ok", "pruned"):
@@ -397,17 +397,65 @@ class _Driver:
         self.since_best += 1
         return False
 
+    def _sink(self) -> Any:
+        if getattr(self, "_run_sink", None) is None:
+            from satseg.search.artifacts import RunSink
+
+            self._run_sink = RunSink.for_study(self.store, self.s.study, self.s.runs_dir)
+        return self._run_sink
+
+    def _write_artifacts(self, tid: int, out: dict[str, Any], status: str, obj: Any,
+                         error: str | None) -> tuple[dict[str, Any], str | None]:
+        """Write the run folder the worker shipped (``bundle``) under the study's runs root;
+        ``(artifacts to record, error)``. With ``keep_runs="best"`` only a new best is written.
+        A write failure is noted in the error, never loses the trial's result."""
+        bundle = out.pop("bundle", None)
+        arts = dict(out.get("artifacts") or {})
+        if bundle is None:
+            return arts, error
+        if self.s.keep_runs == "best" and not (
+                status == "ok" and obj is not None
+                and (self.best is None or self.sign * obj > self.sign * self.best)):
+            return arts, error
+        try:
+            written, write_s = self._sink().write(
+                tid, bundle, {"study": self.s.study, "duration": out.get("duration"),
+                              "worker": out.get("worker")})
+        except Exception as exc:  # noqa: BLE001 - disk full, object store down: result stands
+            log.error("trial %d: its run folder could not be written: %s", tid, exc)
+            why = f"its run folder could not be written under {self._sink().base}: {exc}"
+            return arts, f"{error}; {why}" if error else why
+        arts.update(written)
+        dur = out.get("duration") or 0.0
+        log.info("trial %d: %d artifact file(s), %.2f MB, packed in %.3f s, written in %.3f s "
+                 "(%.2f%% of the trial) to %s", tid, len(bundle.files), bundle.size / 1e6,
+                 bundle.pack_s, write_s, 100 * (bundle.pack_s + write_s) / dur if dur else 0.0,
+                 written["run_dir"])
+        return arts, error
+
     def _keep_runs(self, tid: int, out: dict[str, Any], improved: bool) -> None:
+        """``keep_runs="best"``: a new best removes the study's other run folders; a folder
+        that another trial record (of any study in the store) also names is never removed."""
         if self.s.keep_runs != "best":
             return
         doomed = [tid] if not improved else [
-            r["trial_id"] for r in self.store.trial_rows(self.s.study)
-            if r["status"] == "ok" and r["trial_id"] != tid]
+            r["trial_id"] for r in self.store.trial_rows(self.s.study) if r["trial_id"] != tid]
         for t in doomed:
             run_dir = self.store.trial(self.s.study, t)["artifacts"].get("run_dir")
-            if run_dir and Path(run_dir).is_dir():
-                shutil.rmtree(run_dir, ignore_errors=True)
+            if run_dir and self._drop_run(t, run_dir):
                 self.store.delete_artifacts(self.s.study, t)
+
+    def _drop_run(self, tid: int, url: str) -> bool:
+        from satseg.search.artifacts import is_local, local_path
+
+        if self.store.artifact_users(url) != [(self.s.study, tid)]:
+            return False
+        if self._sink().owns(url):
+            return bool(self._sink().remove(url))
+        if is_local(url) and local_path(url).is_dir():  # a folder the objective wrote itself
+            shutil.rmtree(local_path(url), ignore_errors=True)
+            return True
+        return False
 
     # ------------------------------------------------------------------ stopping
     def _stop_all(self) -> None:

@@ -20,11 +20,6 @@ def slug(name: str) -> str:
     return re.sub(r"[^A-Za-z0-9_.-]+", "_", name).strip("_") or "study"
 
 
-def runs_dir(s: SearchSettings) -> Path:
-    root = Path(s.runs_dir) if s.runs_dir else Path(s.store).resolve().parent / "satseg-runs"
-    return root / slug(s.study)
-
-
 def _few(items: Any, n: int = 5) -> str:
     items = list(items)
     shown = ", ".join(repr(i) for i in items[:n])
@@ -145,9 +140,9 @@ def _finish(store: StudyStore, s: SearchSettings) -> tuple[StudyStore, Any, int,
         if not s.val_ids:
             s = s.replace(val_ids=tuple(choose_val_ids(
                 s.data, classes=s.classes, seed=s.seed, exclude_ids=s.exclude_ids)))
-            log.info("study %s validates on %s", s.study, list(s.val_ids))
-        objective = SatsegObjective(data=str(s.data), runs_dir=str(runs_dir(s)),
-                                    val_ids=tuple(s.val_ids), classes=s.classes,
+            log.info("study %s validates on %s", s.study, list(s.val_ids or ()))
+        objective = SatsegObjective(data=str(s.data),
+                                    val_ids=tuple(s.val_ids or ()), classes=s.classes,
                                     exclude_ids=tuple(s.exclude_ids))
     store.update_study(s.study, settings=s.to_record())
     return store, store.space(s.study), store.space_version(s.study), objective, s
