@@ -10,6 +10,7 @@
                                                  # (stop ends an interrupted study at once)
     satseg study combine roads --out runs/roads  # best per-class models -> one-vs-all run
     satseg study import old --trials trials.pkl  # a pickled hyperopt Trials
+    satseg study train-best dstl --minutes 10 --out runs/final   # the best trial, trained again
 """
 
 from __future__ import annotations
@@ -20,12 +21,13 @@ import json
 import pandas as pd
 
 #: Actions that only read the store: opened read-only (SQLite mode=ro), never written.
-READ_ONLY = ("list", "show", "export", "refine")
+READ_ONLY = ("list", "show", "export", "refine", "train-best")
 
 
 def register(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("action", choices=["list", "show", "export", "refine", "pause",
-                                           "resume", "stop", "combine", "import"])
+                                           "resume", "stop", "combine", "import",
+                                           "train-best"])
     parser.add_argument("name", nargs="?", help="study name (all but list)")
     parser.add_argument("--store", default="satseg-study.db", help="study store file")
     parser.add_argument("--out", default=None, help="export file (.csv/.json), refined space "
@@ -35,6 +37,10 @@ def register(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--retrain", action="store_true", help="combine: train each class's "
                         "best configuration again under one patch geometry")
     parser.add_argument("--epochs", type=int, default=None, help="combine --retrain: epochs")
+    parser.add_argument("--minutes", type=float, default=None, help="train-best: minutes of "
+                        "training (the learning rate decays to the deadline)")
+    parser.add_argument("--no-tune", action="store_true", help="train-best: keep thresholds "
+                        "0.5 (no post-processing tuned on validation)")
     parser.add_argument("--trials", default=None, help="import: hyperopt Trials pickle (read "
                         "with an unpickler limited to hyperopt's, Python's and numpy's plain types)")
     parser.add_argument("--trust-pickle", action="store_true", help="import: read --trials with "
@@ -72,6 +78,7 @@ def _readable(df):
     if "duration" in df:
         df["duration"] = df["duration"].round(0)
     df = df.drop(columns=[c for c in ("worker", "retries", "space_version", "finished") if c in df])
+    df = df.drop(columns=[c for c in ("rung", "budget") if c in df and df[c].isna().all()])
     return df.rename(columns=lambda c: c.split(".", 1)[1] if "." in c else c)
 
 
@@ -150,4 +157,29 @@ def run(args: argparse.Namespace) -> int:
         n = import_hyperopt_trials(store, name, args.trials, trust=args.trust_pickle,
                                    loaded=trials)
         print(f"imported {n} trial(s) into study {name}")
+    elif args.action == "train-best":
+        return _train_best(args, store, name)
+    return 0
+
+
+def _train_best(args: argparse.Namespace, store, name: str) -> int:
+    """``satseg study train-best NAME --minutes N --out RUN [--trial ID]``."""
+    from satseg.auto.final import train_best
+    from satseg.errors import ConfigError, StoreError
+
+    if not args.out or args.minutes is None:
+        raise StoreError("`satseg study train-best` needs --minutes N and --out RUN_FOLDER")
+    if args.minutes <= 0:
+        raise ConfigError(f"--minutes {args.minutes:g}: give a positive number of minutes")
+    res = train_best(store, name, args.out, args.minutes, trial_id=args.trial,
+                     tune=not args.no_tune, progress=True)
+    print(f"trial {res['trial_id']} trained {res['epochs']} epoch(s) into {res['run_dir']}: "
+          f"validation Jaccard {res['val_jaccard']:.4f}")
+    for cls, j in (res["per_class"] or {}).items():
+        line = f"  {cls}: {j:.4f}"
+        if res["postprocess"]:
+            pp = res["postprocess"]
+            line += (f", tuned {pp['tuned_jaccard'][cls]:.4f} (threshold "
+                     f"{pp['thresholds'][cls]:.2f}, min area {pp['min_area'][cls]} px)")
+        print(line)
     return 0
