@@ -24,6 +24,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "predict": ("satseg.cli.predict", "predict masks for scenes or images with a trained run"),
     "evaluate": ("satseg.cli.evaluate", "per-class Jaccard of predictions against labels"),
     "serve": ("satseg.cli.serve", "start the Panel dashboard"),
+    "auto": ("satseg.cli.auto", "search + final fit + tuning + report in one time budget"),
 }
 
 

@@ -8,6 +8,7 @@
     satseg search --study dstl --resume --trials 300           # after a crash, or to go on
     satseg search --study roads --per-class --trials 30        # one study per class
     satseg search --study dstl --resume --space refined.yaml   # continue in a refined space
+    satseg search --fidelity asha --budget 30m                 # successive halving, 30 min
 """
 
 from __future__ import annotations
@@ -29,7 +30,18 @@ def register(parser: argparse.ArgumentParser) -> None:
       "if given")
     a("--store", default="satseg-study.db", help="study store file (default ./satseg-study.db)")
     a("--study", default="study", help="study name (default 'study')")
-    a("--trials", type=int, default=20, help="finished trials the study should reach (20)")
+    a("--trials", type=int, default=None, help="finished trials the study should reach "
+      "(default 20; with --budget: as many as the budget allows)")
+    a("--fidelity", default="none", choices=["none", "asha"], help="'asha': successive halving "
+      "(rungs of 1, 3, 9 epochs; the best third of a rung continue from their checkpoint); "
+      "'none' (default): every trial trains its whole configuration")
+    a("--budget", default=None, help="wall-clock budget of the whole search: 90s, 30m, 2h, "
+      "1h30m; no trial starts that cannot finish in time, running trials stop at the "
+      "deadline and keep their best epoch")
+    a("--eta", type=int, default=3, help="ASHA: keep the best 1/eta of a rung, eta x the "
+      "epochs on the next (3)")
+    a("--min-epochs", type=float, default=1.0, help="ASHA: epochs of the first rung (1)")
+    a("--max-epochs", type=float, default=9.0, help="ASHA: epochs of the top rung at most (9)")
     a("--parallel", type=int, default=1, help="trials at once, one per dask worker (1)")
     a("--scheduler", default=None, help="dask scheduler address tcp://HOST:PORT or "
       "tls://HOST:PORT (default: $DASK_SCHEDULER_ADDRESS, else a local cluster)")
@@ -75,9 +87,15 @@ def run(args: argparse.Namespace) -> int:
     tls = None
     if args.tls_ca or args.tls_cert or args.tls_key:
         tls = {"ca": args.tls_ca, "cert": args.tls_cert, "key": args.tls_key}
+    from satseg.search.budget import parse_duration
+
+    budget = parse_duration(args.budget) if args.budget is not None else None
+    n_trials = args.trials if args.trials is not None else (20 if budget is None else 100000)
     s = SearchSettings(
         study=args.study, store=args.store, space=args.space, data=args.data,
-        n_trials=args.trials, parallelism=args.parallel, scheduler=args.scheduler, tls=tls,
+        fidelity=args.fidelity, budget=budget, eta=args.eta, min_budget=args.min_epochs,
+        max_budget=args.max_epochs, n_trials=n_trials, parallelism=args.parallel,
+        scheduler=args.scheduler, tls=tls,
         algo=args.algo, startup_trials=args.startup, seed=args.seed, time_limit=args.timeout,
         retries=args.retries, early_stop=args.early_stop, prune=args.prune,
         classes=_ids(args.classes), val_ids=_ids(args.val_ids),

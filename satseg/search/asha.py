@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from typing import Any
 
 from satseg.errors import ConfigError
 
@@ -31,7 +32,7 @@ class Job:
 
     kind: str  # "new" | "promote"
     rung: int
-    budget: float
+    budget: float | None
     trial_id: int | None = None
     from_budget: float = 0.0
 
@@ -161,3 +162,22 @@ class ASHA:
                 assert obj is not None
                 return tid, k, obj
         return None
+
+
+def choose_job(asha: ASHA | None, clock: Any, allow_new: bool = True) -> Job | None:
+    """The next job that fits the time left on ``clock`` (a :class:`BudgetClock`).
+
+    With ``asha``: its promotions from the top rung down, then a new trial at rung 0, skipping
+    any whose estimated duration does not fit. Without (``--fidelity none``): a new trial of
+    the full budget (``rung`` 0, ``budget`` None: the objective's own). None: nothing fits."""
+    if asha is None:
+        return Job("new", 0, None) if allow_new and clock.fits(0) else None
+    for k in range(asha.top - 1, -1, -1):
+        for tid in asha.promotable(k):
+            added = asha.budget(k + 1) - asha.budget(k)
+            if clock.fits(k + 1, added):
+                return Job("promote", k + 1, asha.budget(k + 1), tid, asha.budget(k))
+            break  # the best candidate of this rung does not fit: no other one will
+    if allow_new and clock.fits(0, asha.budget(0)):
+        return Job("new", 0, asha.budget(0))
+    return None

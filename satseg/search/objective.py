@@ -74,6 +74,27 @@ def _merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
+def _apply_fidelity(cfg: Any, fid: dict[str, Any], run_dir: Path) -> tuple[Any, bool]:
+    """ASHA (satseg.search.asha): ``training.epochs`` = the rung's budget, and for a promoted
+    trial its packed run folder (``fid['resume']``) unpacked into ``run_dir`` to continue from
+    its checkpoint (weights, optimiser, epochs). ``(config, resume)``."""
+    from pathlib import PurePosixPath
+
+    if fid.get("budget") is not None:
+        cfg = cfg.updated({"training.epochs": max(1, int(round(float(fid["budget"]))))})
+    bundle = fid.get("resume")
+    if not fid.get("rung") or bundle is None or not getattr(bundle, "files", None):
+        return cfg, False
+    for rel, data in bundle.files.items():
+        part = PurePosixPath(rel)
+        if part.is_absolute() or ".." in part.parts:
+            raise ValueError(f"refusing bundle path {rel!r} outside the run folder")
+        dest = run_dir.joinpath(*part.parts)
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        dest.write_bytes(data)
+    return cfg, True
+
+
 @dataclass
 class SatsegObjective:
     """Picklable objective for :func:`satseg.search.run_search` (see the module doc)."""
@@ -105,14 +126,18 @@ class SatsegObjective:
         else:
             run_dir = Path(tempfile.mkdtemp(prefix="satseg-trial-"))
             shutil.rmtree(run_dir)
+        fid = dict(getattr(ctx, "fidelity", None) or {})
+        cfg, resume = _apply_fidelity(cfg, fid, run_dir)
         ds = open_search_data(self.data, self.exclude_ids)
         res = train(cfg, data=ds, out_dir=run_dir, progress=False,
                     callbacks=(ctx,) if ctx is not None else (), stop_flag=ctx,
-                    val_ids=list(self.val_ids))
+                    val_ids=list(self.val_ids), resume=resume)
         out: dict[str, Any] = {
             "objective": res.val_jaccard, "per_class": dict(res.per_class),
             "history": list(res.history), "artifacts": {"run_dir": str(run_dir)},
         }
+        if fid.get("keep_checkpoint"):  # ASHA may promote it: its checkpoint travels back
+            out["ship_checkpoints"] = True
         if self.preview and res.val_jaccard == res.val_jaccard:  # not NaN: a model exists
             try:
                 from satseg.search.preview import write_preview

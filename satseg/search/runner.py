@@ -21,6 +21,8 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
+from satseg.search.asha import ASHA, Job, choose_job
+from satseg.search.budget import BudgetClock
 from satseg.search.hyper import HyperoptState
 from satseg.search.pruning import MedianPruner
 from satseg.search.settings import SearchSettings
@@ -59,6 +61,7 @@ class _Running:
     started: float | None = None
     attempts: int = 0
     stop_sent: bool = False
+    job: Job | None = None  # rung and budget of this run of the trial (fidelity/budget)
 
 
 @contextlib.contextmanager
@@ -127,6 +130,7 @@ class _Driver:
         self.store, self.space, self.version, self.objective, s = prepare_study(self.s)
         self.s = s
         self.hyper = HyperoptState(self.space, s.algo, s.startup_trials, s.seed, s.direction)
+        self._init_fidelity()
         self._load_history()
         self.topic = f"satseg-{uuid.uuid4().hex[:12]}"
         before = self.store.study_state(s.study)
@@ -163,7 +167,51 @@ class _Driver:
                 pass
             close(client, cluster)
         self.store.set_study_state(s.study, state)
+        if state == "finished":  # why it ended: a study finished by its budget says so
+            rec = self.store.study(s.study)["settings"]
+            self.store.update_study(s.study, settings={**rec, "ended_by": self.ended_by})
         return self._result(state)
+
+    # ------------------------------------------------------------------ fidelity + budget
+    def _init_fidelity(self) -> None:
+        """ASHA's rungs (``fidelity='asha'``) and the study's budget clock (see asha.py,
+        budget.py); with neither, the loop behaves as before."""
+        s = self.s
+        self.asha = (ASHA(s.min_budget, s.max_budget, s.eta, s.direction == "maximize")
+                     if s.fidelity == "asha" else None)
+        # a stop takes a few seconds to take effect: keep them free at the end
+        self.clock = BudgetClock(s.budget, margin=min(10.0, 0.02 * s.budget) if s.budget else 0)
+        self.budget_stopped: set[int] = set()
+        self.budget_stop_at: float | None = None
+        self._replaced: dict[int, str | None] = {}
+        self.ended_by = "trials"
+
+    def _budget_stop(self) -> None:
+        """The deadline: ask every running trial to stop; they keep their best epoch."""
+        if self.budget_stop_at is None:
+            self.budget_stop_at = time.monotonic()
+            self.ended_by = "budget"
+            log.info("study %s: its budget of %.0f s is spent; stopping %d running trial(s)",
+                     self.s.study, self.s.budget or 0, len(self.running))
+        for tid in list(self.running):
+            self.budget_stopped.add(tid)
+            self._send_stop(tid)
+
+    def _fill(self, done: int) -> bool:
+        """Start jobs while workers are free; False when none can start (all trials done, or
+        none fits in the time left and nothing can be promoted)."""
+        s = self.s
+        while len(self.running) < s.parallelism:
+            if self.asha is None:
+                allow_new = done + len(self.running) < s.n_trials
+            else:  # ASHA: n_trials counts configurations; promotions go on after them
+                allow_new = self.store.next_trial_id(s.study) < s.n_trials
+            job = choose_job(self.asha, self.clock, allow_new)
+            if job is None:
+                return False
+            self._submit(job)
+            done = self.done
+        return True
 
     def _load_history(self) -> None:
         """Finished trials of the store: into hyperopt (when inside the space) and the
@@ -184,6 +232,9 @@ class _Driver:
                 n_in += 1
             if r["status"] == "ok":
                 self._note_best(r["objective"])
+            if self.asha is not None and r.get("rung") is not None:
+                self.asha.add_finished(r["trial_id"], min(int(r["rung"]), self.asha.top),
+                                       r["objective"])
         if self.s.prune:
             for r in self.store.trial_rows(self.s.study):
                 if r["status"] == "ok":
@@ -228,11 +279,21 @@ class _Driver:
                 ended = "finished"
                 log.info("study %s: no improvement in %d trials; stopping early", s.study,
                          s.early_stop)
+            if self.clock.expired():
+                self._budget_stop()
+                ended = "finished"
+                grace = s.stop_grace + 5.0
+                if self.running and time.monotonic() - (self.budget_stop_at or 0) > grace:
+                    self._abandon("stopped by the study budget and did not stop in time")
+            exhausted = False
             if ended is None and state != "paused":
-                while len(self.running) < s.parallelism and done + len(self.running) < s.n_trials:
-                    self._submit()
-                    done = self.done
-            if not self.running and (ended or done >= s.n_trials):
+                exhausted = not self._fill(done)
+                done = self.done
+            if not self.running and (ended or exhausted or (self.asha is None
+                                                            and done >= s.n_trials)):
+                if exhausted and self.clock.seconds is not None and self.clock.left() < (
+                        self.clock.estimate(0, self.asha.budget(0) if self.asha else 1) or 0):
+                    self.ended_by = "budget"  # nothing fits in the time left
                 return "finished"
             self._update_bar(done, state)
             futures = [r.future for r in self.running.values()]
@@ -244,11 +305,31 @@ class _Driver:
             else:
                 time.sleep(0.25)
 
-    def _submit(self) -> None:
+    def _submit(self, job: Job | None = None) -> None:
         s = self.s
-        tid = self.store.next_trial_id(s.study)
-        params, vals = self.hyper.ask(tid)
-        self.store.add_trial(s.study, tid, params, vals=vals, space_version=self.version)
+        job = job or Job("new", 0, None)
+        fidelity: dict[str, Any] = {}
+        if job.kind == "promote":
+            assert job.trial_id is not None and self.asha is not None
+            tid = job.trial_id
+            params = self.store.trial_rows(s.study, tid)[0]["params"]
+            fidelity = {"resume": self._resume_bundle(tid)}
+            self.store.update_trial(s.study, tid, status="queued", rung=job.rung,
+                                    budget=job.budget, error=None)
+        else:
+            tid = self.store.next_trial_id(s.study)
+            params, vals = self.hyper.ask(tid)
+            self.store.add_trial(s.study, tid, params, vals=vals, space_version=self.version)
+            if self.asha is not None:
+                self.store.update_trial(s.study, tid, rung=0, budget=job.budget)
+        if self.asha is not None:
+            self.asha.start(tid, job.rung)
+            fidelity.update(rung=job.rung, budget=job.budget, from_budget=job.from_budget,
+                            keep_checkpoint=job.rung < self.asha.top)
+        time_limit = s.time_limit
+        if self.clock.seconds is not None:  # a trial stops itself at the study's deadline
+            left = max(1.0, self.clock.left() - self.clock.margin)
+            time_limit = min(time_limit, left) if time_limit else left
         isolate = s.isolate if s.isolate is not None else s.uses_satseg
         env = {"TF_CPP_MIN_LOG_LEVEL": "2"}
         if s.trial_threads:
@@ -256,12 +337,24 @@ class _Driver:
             env.update(OMP_NUM_THREADS=n, TF_NUM_INTRAOP_THREADS=n, TF_NUM_INTEROP_THREADS="1")
         stop_event = f"{self.topic}-stop-{tid}"
         task = TrialTask(study=s.study, trial_id=tid, params=params, objective=self.objective,
-                         topic=self.topic, stop_event=stop_event, time_limit=s.time_limit,
-                         isolate=isolate, stop_grace=s.stop_grace, env=env)
-        fut = self.client.submit(execute_trial, task, key=f"satseg-trial-{self.topic}-{tid}",
-                                 pure=False)
-        self.running[tid] = _Running(fut, params, stop_event, time.monotonic())
-        log.info("study %s: trial %d submitted", s.study, tid)
+                         topic=self.topic, stop_event=stop_event, time_limit=time_limit,
+                         isolate=isolate, stop_grace=s.stop_grace, env=env, fidelity=fidelity)
+        key = f"satseg-trial-{self.topic}-{tid}" + (f"-r{job.rung}" if job.rung else "")
+        fut = self.client.submit(execute_trial, task, key=key, pure=False)
+        self.running[tid] = _Running(fut, params, stop_event, time.monotonic(), job=job)
+        log.info("study %s: trial %d submitted%s", s.study, tid,
+                 f" (rung {job.rung}, budget {job.budget})" if self.asha is not None else "")
+
+    def _resume_bundle(self, tid: int) -> Any:
+        """The promoted trial's run folder with its checkpoints, packed for its worker (None
+        when it kept none: the trial then trains its rung from scratch)."""
+        try:
+            from satseg.search.artifacts import pack_run, trial_run_dir
+
+            return pack_run(trial_run_dir(self.store, self.s.study, tid), checkpoints=True)
+        except Exception as exc:  # noqa: BLE001 - the trial restarts instead of resuming
+            log.warning("trial %d: no checkpoint to continue from (%s); it restarts", tid, exc)
+            return None
 
     # ------------------------------------------------------------------ messages
     def _drain_events(self) -> None:
@@ -356,7 +449,11 @@ class _Driver:
         status, reason = out.get("status", "fail"), out.get("stop_reason")
         obj = out.get("objective")
         error = out.get("error")
-        if reason == "requested":
+        status, obj, error, reason = self._fidelity_outcome(tid, run, out, status, obj, error,
+                                                            reason)
+        if reason == "budget":
+            pass
+        elif reason == "requested":
             status = "pruned" if tid in self.pruned else "stopped"
         elif reason == "time_limit" and status == "ok":
             error = error or "stopped at its time limit"
@@ -374,6 +471,7 @@ class _Driver:
             artifacts=artifacts, error=error, duration=out.get("duration"),
             worker=out.get("worker"), started=out.get("started"), finished=out.get("finished"),
             retries=retries)
+        self._drop_replaced(tid)
         if status in ("ok", "pruned"):
             self.hyper.tell(tid, obj, ok=True)
         else:
@@ -387,6 +485,58 @@ class _Driver:
             self.since_best += 1
         log.info("study %s: trial %d %s%s", self.s.study, tid, status,
                  f" objective {obj:.4f}" if obj is not None else f" ({error})")
+
+    def _fidelity_outcome(self, tid: int, run: _Running | None, out: dict[str, Any],
+                          status: str, obj: Any, error: str | None, reason: str | None
+                          ) -> tuple[str, Any, str | None, str | None]:
+        """Budget and ASHA bookkeeping of a finished job; ``(status, objective, error,
+        reason)`` to record. A trial stopped by the budget keeps its best epoch (``ok``); a
+        promoted trial that failed or stopped without a result keeps its lower rung's."""
+        job = run.job if run is not None else None
+        by_budget = tid in self.budget_stopped or (reason == "time_limit"
+                                                   and self.clock.expired())
+        if by_budget:
+            reason = "budget"
+            status = "ok" if obj is not None else "stopped"
+            error = "stopped by the study budget; kept with its best epoch" if obj is not None \
+                else "stopped by the study budget before a result"
+        rung = job.rung if job is not None else 0
+        prev = self.asha.results[rung - 1].get(tid) if self.asha is not None and rung else None
+        if rung and (obj is None or status not in ("ok", "pruned")) and prev is not None:
+            assert self.asha is not None
+            what = "stopped" if by_budget or reason else "failed"
+            error = f"continuing to rung {rung} {what} ({error}); kept its rung {rung - 1} result"
+            status, obj = "ok", prev
+            for k in ("bundle", "history", "per_class"):
+                out.pop(k, None)
+            self.store.update_trial(self.s.study, tid, rung=rung - 1,
+                                    budget=self.asha.budget(rung - 1))
+            self.asha.abandon(tid)
+            return status, obj, error, reason
+        if self.asha is not None and job is not None:
+            if by_budget or status not in ("ok", "pruned", "fail"):
+                self.asha.abandon(tid)  # stopped: stays at its last finished rung
+                if obj is not None:
+                    self.asha.results[rung][tid] = float(obj)
+            else:
+                self.asha.report(tid, rung, obj if status != "fail" else None)
+            if rung and out.get("bundle") is not None:  # its new folder replaces the old one
+                self._replaced[tid] = self.store.trial(self.s.study, tid)["artifacts"].get(
+                    "run_dir")
+        if (job is not None and status == "ok" and not by_budget
+                and out.get("duration") is not None):
+            added = (job.budget - job.from_budget) if job.budget is not None else 1.0
+            self.clock.record(rung, float(out["duration"]), added)
+        return status, obj, error, reason
+
+    def _drop_replaced(self, tid: int) -> None:
+        """After a promoted trial's new run folder is recorded, remove its previous one."""
+        old = self._replaced.pop(tid, None)
+        if old and not self.store.artifact_users(old):
+            try:
+                self._sink().remove(old)
+            except Exception as exc:  # noqa: BLE001 - debris at worst, never a lost result
+                log.warning("trial %d: its previous run folder %s stays (%s)", tid, old, exc)
 
     def _note_best(self, obj: float | None) -> bool:
         if obj is None:

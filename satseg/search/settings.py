@@ -52,6 +52,14 @@ class SearchSettings:
         trial_threads: CPU threads per trial (TF/OMP variables in isolated trials); None = all.
         resume: continue an existing study (its finished trials inform TPE).
         check_fields: check parameter names against satseg's training config.
+        fidelity: ``none`` (every trial trains its full configuration) or ``asha`` (successive
+            halving: rungs of ``min_budget * eta**k`` epochs, the top ``1/eta`` of a rung
+            continue from their checkpoint; see satseg.search.asha).
+        min_budget, max_budget, eta: the ASHA rungs (budget unit: epochs for the satseg
+            objective; a plain objective reads ``ctx.budget``).
+        budget: wall-clock seconds for the whole search (None: no limit): no trial starts that
+            cannot finish in time; at the deadline running trials stop and keep their best
+            epoch; the study ends ``finished`` with ``settings.ended_by = 'budget'``.
     """
 
     study: str = "study"
@@ -84,6 +92,11 @@ class SearchSettings:
     trial_threads: int | None = None
     resume: bool = False
     check_fields: bool | None = None
+    fidelity: str = "none"
+    min_budget: float = 1.0
+    max_budget: float = 9.0
+    eta: int = 3
+    budget: float | None = None
 
     def __post_init__(self) -> None:
         def bad(name: str, rule: str) -> ConfigError:
@@ -107,6 +120,10 @@ class SearchSettings:
             raise bad("early_stop", "must be >= 1 trial (or None)")
         if self.keep_runs not in ("all", "best"):
             raise bad("keep_runs", "must be 'all' or 'best'")
+        if self.fidelity not in ("none", "asha"):
+            raise bad("fidelity", "must be 'none' or 'asha'")
+        if self.budget is not None and not self.budget > 0:
+            raise bad("budget", "must be a positive number of seconds (or None)")
         if not self.study or not isinstance(self.study, str):
             raise bad("study", "must be a non-empty name")
         for name in ("classes", "val_ids", "exclude_ids"):

@@ -59,6 +59,9 @@ class TrialTask:
     stop_grace: float = KILL_GRACE_S
     env: dict[str, str] = field(default_factory=dict)
     scratch: str = ""  # set on the worker: the trial's private folder
+    #: multi-fidelity (satseg.search.asha): rung, budget, from_budget, keep_checkpoint and
+    #: ``resume`` (the promoted trial's packed run folder, or None); empty for a plain search
+    fidelity: dict[str, Any] = field(default_factory=dict)
 
 
 def _worker():
@@ -95,6 +98,11 @@ class TrialContext:
         self.study, self.trial_id, self.params = task.study, task.trial_id, task.params
         #: the folder to train into (inside the worker's private scratch; None outside a search)
         self.run_dir = Path(task.scratch) / "run" if task.scratch else None
+        #: ASHA: the rung this run of the trial trains to, its budget (epochs for the satseg
+        #: objective; None = the objective's own) and ``fidelity`` (see TrialTask)
+        self.fidelity = dict(getattr(task, "fidelity", None) or {})
+        self.rung = int(self.fidelity.get("rung") or 0)
+        self.budget = self.fidelity.get("budget")
         self.deadline = deadline
         self._send = send
         self._stop_check = stop_check

@@ -142,3 +142,36 @@ def test_asynchronous_run_promotes_top_fraction():
     # asynchronous: a trial promoted early may later fall out of the top third, so a rung
     # can hold a few more than 1/eta of the one below (Li et al. 2020, section 3.2)
     assert sizes[1] < sizes[0] / 2 and sizes[2] < sizes[1] / 2
+
+
+# ---------------------------------------------------------------------- in the runner (dask)
+def test_asha_study_promotes_and_resumes_from_checkpoints(plain):
+    """A study on the shared dask cluster: trials start at rung 0 (1 epoch), the best third go
+    on to 3 then 9 epochs, continuing from their shipped checkpoint (never from epoch 0)."""
+    from satseg.search import StudyStore, run_search
+    from tests.search import asha_objectives as ao
+
+    res = run_search(objective=ao.rungs, study="a", n_trials=12, fidelity="asha", min_budget=1,
+                     max_budget=9, eta=3, algo="random", **plain)
+    assert res.state == "finished"
+    store = StudyStore(plain["store"])
+    df = store.trials("a")
+    assert len(df) == 12 and set(df["status"]) == {"ok"}
+    assert "rung" in df and "budget" in df
+    counts = df["rung"].value_counts().to_dict()
+    # 12 at rung 0 -> 4 promoted to rung 1 -> at least 1 to rung 2 (asynchronous: maybe more)
+    assert counts.get(1, 0) + counts.get(2, 0) >= 4 and counts.get(2, 0) >= 1
+    for _, row in df.iterrows():
+        hist = store.trial("a", int(row["trial_id"]))["history"]
+        assert row["budget"] == 3 ** row["rung"]
+        assert [h["epoch"] for h in hist] == list(range(1, int(row["budget"]) + 1))
+        if row["rung"] >= 1:  # resumed: epochs 2-3 continued from epoch 1
+            assert hist[1]["resumed_from"] == 1
+        if row["rung"] == 2:
+            assert hist[3]["resumed_from"] == 3
+        assert row["objective"] == pytest.approx(max(h["val_jaccard"] for h in hist))
+    # the promoted trials were the best at rung 0 (ranked by their first epoch)
+    first = {int(t): store.trial("a", int(t))["history"][0]["val_jaccard"] for t in df["trial_id"]}
+    promoted = set(df[df["rung"] >= 1]["trial_id"].astype(int))
+    worst_promoted = min(first[t] for t in promoted)
+    assert sorted(first.values(), reverse=True).index(worst_promoted) < len(promoted) + 3

@@ -75,3 +75,47 @@ def test_unlimited_and_first_guess():
     t = Fake()
     g = BudgetClock(30, first_guess=45, clock=t)
     assert not g.fits(0)  # the guess says one job would not fit
+
+
+# ---------------------------------------------------------------------- in the runner (dask)
+def _space(sleep):
+    return {"params": {"x": {"type": "uniform", "low": 0.1, "high": 1}, "sleep": sleep}}
+
+
+def test_budget_stops_running_trials_and_keeps_them(plain):
+    """Trials far longer than the budget: stopped at the deadline, kept with their best epoch,
+    the study finished by its budget within seconds."""
+    import time
+
+    from satseg.search import StudyStore, run_search
+    from tests.search import asha_objectives as ao
+
+    kw = {k: v for k, v in plain.items() if k != "space"}
+    t0 = time.monotonic()
+    res = run_search(objective=ao.slow, study="b", n_trials=50, space=_space(60.0), budget=4.0,
+                     **kw)
+    took = time.monotonic() - t0
+    store = StudyStore(plain["store"])
+    df = store.trials("b")
+    assert res.state == "finished" and took < 4.0 + 12.0
+    assert store.study("b")["settings"]["ended_by"] == "budget"
+    assert len(df) == 2 and set(df["status"]) == {"ok"}  # partial trials kept, none lost
+    assert df["error"].str.contains("budget").all()
+    assert (df["objective"] > 0).all()
+    assert all(len(store.trial("b", t)["history"]) >= 3 for t in df["trial_id"])
+
+
+def test_no_trial_starts_that_cannot_finish(plain):
+    """1.5 s trials, a 5 s budget, 2 workers: after the first pair (and maybe a second) the
+    estimate no longer fits; the study ends by budget with only whole trials, none stopped."""
+    from satseg.search import StudyStore, run_search
+    from tests.search import asha_objectives as ao
+
+    kw = {k: v for k, v in plain.items() if k != "space"}
+    res = run_search(objective=ao.slow, study="n", n_trials=50, space=_space(1.5), budget=5.0,
+                     **kw)
+    store = StudyStore(plain["store"])
+    df = store.trials("n")
+    assert res.state == "finished" and store.study("n")["settings"]["ended_by"] == "budget"
+    assert 2 <= len(df) <= 6 and set(df["status"]) == {"ok"}
+    assert not df["error"].fillna("").str.contains("budget").any()

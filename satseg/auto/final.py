@@ -1,0 +1,140 @@
+"""The final model of a study: its best configuration trained again for a fixed time, then the
+post-processing tuned on validation (``satseg study train-best``, and a stage of ``satseg auto``).
+
+The trial's parameters in the store rebuild its configuration exactly as the search objective did
+(:meth:`satseg.search.objective.SatsegObjective.config`: the study's classes and validation
+images). The final fit changes only the training length: ``training.schedule: cosine_time``
+(the learning rate follows a cosine from its initial value to its floor keyed to the wall clock,
+reaching the floor at the deadline; Loshchilov & Hutter 2017 without restarts) and
+``training.time_limit_minutes`` = the minutes given, with epochs enough to fill them. The
+training loop keeps the epoch with the best validation Jaccard; :func:`tune_run` then picks the
+per-class threshold and minimum object area on the same validation images
+(:func:`satseg.inference.postprocess.tune_postprocess`) and saves ``postprocess.json``, which
+``satseg predict`` applies by default.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from satseg.errors import ConfigError, StoreError
+
+log = logging.getLogger("satseg.auto")
+#: epochs far above what a time limit lets a run reach: the time limit ends the final fit
+MANY_EPOCHS = 100000
+
+
+@dataclass
+class BestTrial:
+    """A study's trial as a training job: its configuration and where its data lives."""
+
+    study: str
+    trial_id: int
+    objective: float | None
+    params: dict[str, Any]
+    config: Any  # TrainConfig
+    data: str
+    val_ids: tuple[str, ...]
+    exclude_ids: tuple[str, ...]
+
+
+def best_trial_config(store: Any, study: str, trial_id: int | None = None) -> BestTrial:
+    """The configuration of trial ``trial_id`` (None: the best finished one) of ``study``,
+    rebuilt from the parameters and the study settings in the store."""
+    from satseg.search.objective import SatsegObjective
+    from satseg.search.store import StudyStore
+
+    if not isinstance(store, StudyStore):
+        store = StudyStore(store)
+    rec = store.study(study)
+    settings = rec["settings"]
+    if settings.get("objective"):
+        raise StoreError(f"study {study!r} used its own objective {settings['objective']!r}, "
+                         "not satseg's training: there is no satseg configuration to train")
+    if trial_id is None:
+        best = store.best_trial(study)
+        if best is None:
+            raise StoreError(f"study {study!r} in {store.path} has no finished trial yet; run "
+                             f"`satseg search --study {study} --resume` first")
+        trial_id = int(best["trial_id"])
+    row = store.trial(study, trial_id)
+    data = rec.get("data") or settings.get("data")
+    if not data:
+        raise StoreError(f"study {study!r} records no data set; it cannot be trained again")
+    val_ids = tuple(settings.get("val_ids") or ())
+    classes = tuple(settings["classes"]) if settings.get("classes") else None
+    exclude = tuple(settings.get("exclude_ids") or ())
+    obj = SatsegObjective(data=str(data), val_ids=val_ids, classes=classes, exclude_ids=exclude)
+    return BestTrial(study, int(trial_id), row.get("objective"), dict(row["params"]),
+                     obj.config(row["params"]), str(data), val_ids, exclude)
+
+
+def final_config(cfg: Any, minutes: float) -> Any:
+    """``cfg`` trained for ``minutes`` with the learning rate decayed to the deadline."""
+    if not (isinstance(minutes, (int, float)) and math.isfinite(minutes) and minutes > 0):
+        raise ConfigError(f"--minutes {minutes!r}: give a positive number of minutes for the "
+                          "final training")
+    return cfg.updated({"training.schedule": "cosine_time",
+                        "training.time_limit_minutes": float(minutes),
+                        "training.epochs": MANY_EPOCHS,
+                        "training.early_stopping_patience": 0})
+
+
+def train_best(store: Any, study: str, out: str | Path, minutes: float, *,
+               trial_id: int | None = None, data: Any = None, tune: bool = True,
+               progress: bool = True, stop_flag: Any = None, resume: bool = False) -> dict[str, Any]:
+    """Train the best trial's configuration again into the run folder ``out`` for ``minutes``
+    (see the module doc); ``resume`` continues an interrupted final fit there. Returns
+    ``{run_dir, trial_id, val_jaccard, per_class, epochs, stopped, postprocess}``."""
+    from satseg.search.objective import open_search_data
+    from satseg.training import train
+
+    best = best_trial_config(store, study, trial_id)
+    cfg = final_config(best.config, minutes)
+    ds = open_search_data(data if data is not None else best.data, best.exclude_ids)
+    log.info("final fit of study %s trial %d (objective %s) for %.1f min into %s", study,
+             best.trial_id, best.objective, minutes, out)
+    res = train(cfg, data=ds, out_dir=out, progress=progress, stop_flag=stop_flag,
+                resume=resume, val_ids=list(best.val_ids) or None)
+    out_d: dict[str, Any] = {"run_dir": str(res.run_dir), "trial_id": best.trial_id,
+                             "trial_objective": best.objective, "val_jaccard": res.val_jaccard,
+                             "per_class": dict(res.per_class), "epochs": res.epochs,
+                             "stopped": res.stopped, "postprocess": None}
+    if tune and res.val_jaccard == res.val_jaccard:  # a model exists
+        out_d["postprocess"] = tune_run(res.run_dir, ds, best.val_ids)
+    return out_d
+
+
+def tune_run(run_dir: str | Path, data: Any, val_ids: Sequence[str]) -> dict[str, Any]:
+    """Tune the post-processing of run ``run_dir`` on ``val_ids`` of ``data``; saves
+    ``postprocess.json`` in the run and returns its thresholds, min areas and tuned Jaccard."""
+    import numpy as np
+
+    from satseg.inference.postprocess import tune_postprocess
+    from satseg.inference.predict import predict_image
+    from satseg.training import load_run
+    from satseg.training.prepare import open_data
+
+    ds = open_data(data) if isinstance(data, (str, Path)) else data
+    run = load_run(run_dir)
+    names = list(run.class_names)
+    ids = list(val_ids) or list(getattr(run, "val_ids", ()) or ())
+    if not ids:
+        raise ConfigError(f"run {run_dir} has no validation images to tune its post-processing")
+    probs, truths, ignores = [], [], []
+    for image_id in ids:
+        labels = ds.load_labels(image_id)
+        have = [c.name for c in labels.classes]
+        idx = [have.index(n) for n in names]
+        probs.append(np.asarray(predict_image(run, ds.load_image(image_id)).values))
+        truths.append(labels.masks[idx])
+        ignores.append(labels.ignore)
+    pp = tune_postprocess(probs, truths, ignores, names)
+    pp.save(run_dir)
+    return {"thresholds": dict(pp.thresholds), "min_area": dict(pp.min_area),
+            "tuned_jaccard": dict(pp.tuned_jaccard), "val_ids": ids}

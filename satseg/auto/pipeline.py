@@ -1,0 +1,217 @@
+"""``run_auto``: search -> final fit -> post-processing -> report, in one budget.
+
+The one implementation behind ``satseg auto`` and the dashboard. Its contract
+(docs/ARCHITECTURE.md): ``run_auto(data, budget, out, ...)`` makes ``out`` a normal run folder
+(``config.yaml``, ``model.keras``, ``meta.json``, ``postprocess.json``, ...: what ``satseg
+predict``/``evaluate`` and the dashboard load) and adds:
+
+    out/auto.json        the plan and the state of every stage (written after each stage)
+    out/search/          the study store (search.db) and its trials' run folders
+    out/report.md, report.json   chosen configuration, per-class validation Jaccard, time per stage
+
+The budget is split once, when the run starts: the search gets ``search_share`` of it, the final
+fit what is left after the search less a reserve for tuning and the report (the final fit's
+share grows by whatever the search left unused). Stages already done are skipped on ``resume``;
+an interrupted search continues its study, an interrupted final fit continues from its
+checkpoint. Ctrl-C (KeyboardInterrupt) leaves every finished stage and trial in place.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from satseg.errors import ConfigError, OutputError
+
+log = logging.getLogger("satseg.auto")
+
+STAGES = ("search", "final", "tune", "report")
+STATE = "auto.json"
+#: shortest search (seconds) that can finish one rung-0 trial on 2 CPU cores (TensorFlow start,
+#: data, a first epoch), and shortest final fit; below them the budget is refused up front
+MIN_SEARCH_S = 45.0
+MIN_FINAL_S = 30.0
+
+
+@dataclass
+class AutoPlan:
+    """How ``run_auto`` spends its budget (seconds)."""
+
+    budget_s: float
+    search_s: float
+    reserve_s: float  # tuning + report
+    started: float = field(default_factory=time.time)
+
+    @classmethod
+    def split(cls, budget_s: float, search_share: float = 0.55) -> AutoPlan:
+        from satseg.search.budget import format_duration
+
+        if not 0.1 <= search_share <= 0.9:
+            raise ConfigError(f"search_share {search_share!r}: must lie in [0.1, 0.9]")
+        reserve = min(120.0, max(10.0, 0.05 * budget_s))
+        search = search_share * budget_s
+        final = budget_s - search - reserve
+        if search < MIN_SEARCH_S or final < MIN_FINAL_S:
+            need = (MIN_SEARCH_S + MIN_FINAL_S + 10.0) / search_share
+            raise ConfigError(
+                f"--budget {format_duration(budget_s)} is too small for even one search trial "
+                f"and a final fit (search {search:.0f} s of at least {MIN_SEARCH_S:.0f} s, final "
+                f"fit {final:.0f} s of at least {MIN_FINAL_S:.0f} s); give at least "
+                f"--budget {format_duration(need)}")
+        return cls(budget_s, search, reserve)
+
+
+def _read_state(out: Path) -> dict[str, Any]:
+    p = out / STATE
+    return json.loads(p.read_text()) if p.is_file() else {}
+
+
+def _write_state(out: Path, state: dict[str, Any]) -> None:
+    from satseg.training.run import atomic_write_json
+
+    atomic_write_json(out / STATE, state)
+
+
+def _check_out(out: Path, resume: bool) -> dict[str, Any]:
+    if resume:
+        state = _read_state(out)
+        if not state:
+            raise OutputError(f"cannot resume: {out} holds no `satseg auto` run ({STATE}); "
+                              "start without --resume")
+        return state
+    if out.exists() and (not out.is_dir() or any(out.iterdir())):
+        raise OutputError(f"{out} already exists; use --resume to continue that `satseg auto` "
+                          "run, or give another --out")
+    return {}
+
+
+def run_auto(data: str | Path, budget: str | float, out: str | Path, *,
+             exclude_ids: Sequence[str] = (), resume: bool = False, progress: bool = True,
+             space: Any = None, parallelism: int = 1, seed: int = 0, fidelity: str = "asha",
+             search_share: float = 0.55, on_stage: Callable[[str, dict[str, Any]], None] | None
+             = None) -> dict[str, Any]:
+    """Search, train the best configuration, tune, report (see the module doc); returns the
+    report dict (also written as ``out/report.json``/``report.md``)."""
+    from satseg.search.budget import parse_duration
+
+    out = Path(out).resolve()
+    state = _check_out(out, resume)
+    budget_s = parse_duration(budget)
+    if state:
+        plan = AutoPlan(**state["plan"])
+        data, exclude_ids = state["data"], tuple(state["exclude_ids"])
+    else:
+        plan = AutoPlan.split(budget_s, search_share)
+        data = _check_data(data, exclude_ids)
+        state = {"data": str(data), "exclude_ids": list(exclude_ids),
+                 "plan": plan.__dict__, "stages": {}, "study": "auto",
+                 "store": str(out / "search" / "search.db")}
+    out.mkdir(parents=True, exist_ok=True)
+    _write_state(out, state)
+    stages: dict[str, Any] = state["stages"]
+
+    def done(name: str, **info: Any) -> None:
+        stages[name] = {**stages.get(name, {}), **info, "done": True}
+        _write_state(out, state)
+        if on_stage is not None:
+            on_stage(name, stages[name])
+
+    def timed(name: str) -> float:
+        t = time.monotonic()
+        stages.setdefault(name, {}).setdefault("seconds", 0.0)
+        _write_state(out, state)
+        return t
+
+    if not stages.get("search", {}).get("done"):
+        t = timed("search")
+        try:
+            res = _search(state, plan, out, space, parallelism, seed, fidelity, progress,
+                          stages["search"].get("seconds", 0.0))
+        finally:
+            stages["search"]["seconds"] += time.monotonic() - t
+            _write_state(out, state)
+        done("search", **res)
+    if not stages.get("final", {}).get("done"):
+        from satseg.auto.final import train_best
+
+        spent = sum(stages[s].get("seconds", 0.0) for s in stages)
+        minutes = max(MIN_FINAL_S, plan.budget_s - spent - plan.reserve_s) / 60.0
+        t = timed("final")
+        already = (out / "meta.json").is_file()
+        try:
+            res = train_best(state["store"], state["study"], out, minutes,
+                             tune=False, progress=progress, resume=already)
+        finally:
+            stages["final"]["seconds"] += time.monotonic() - t
+            _write_state(out, state)
+        done("final", minutes=round(minutes, 2), **res)
+    if not stages.get("tune", {}).get("done"):
+        from satseg.auto.final import best_trial_config, tune_run
+        from satseg.search.objective import open_search_data
+
+        t = timed("tune")
+        best = best_trial_config(state["store"], state["study"])
+        pp = tune_run(out, open_search_data(state["data"], exclude_ids), best.val_ids)
+        stages["tune"]["seconds"] += time.monotonic() - t
+        done("tune", **pp)
+    from satseg.auto.report import write_report
+
+    t = timed("report")
+    report = write_report(out, state)
+    stages["report"]["seconds"] += time.monotonic() - t
+    done("report")
+    return report
+
+
+def _check_data(data: str | Path, exclude_ids: Sequence[str]) -> str:
+    """Open the data set (any that ``satseg data info`` reads) and check the held-out ids."""
+    from satseg.errors import DataError
+    from satseg.training.prepare import open_data
+
+    ds = open_data(data)
+    known = set(ds.ids())
+    bad = [i for i in exclude_ids if i not in known]
+    if bad:
+        raise DataError(f"--exclude-ids {bad} are not images of {data}; its ids are "
+                        f"{sorted(known)[:10]}{' ...' if len(known) > 10 else ''}")
+    left = [i for i in ds.labelled_ids() if i not in set(exclude_ids)]
+    if len(left) < 2:
+        raise DataError(f"{data} has {len(left)} labelled image(s) left after --exclude-ids; "
+                        "the search needs at least 2 (training and validation)")
+    p = Path(str(data))
+    return str(p.resolve()) if p.exists() else str(data)
+
+
+def _search(state: dict[str, Any], plan: AutoPlan, out: Path, space: Any, parallelism: int,
+            seed: int, fidelity: str, progress: bool, spent: float) -> dict[str, Any]:
+    from satseg.search import SearchSettings, run_search
+
+    (out / "search").mkdir(exist_ok=True)
+    left = plan.search_s - spent
+    if left < 5.0:
+        return {"note": "search budget spent"}
+    if space is None:
+        space = _device_space()
+    s = SearchSettings(study=state["study"], store=state["store"], space=space,
+                       data=state["data"], exclude_ids=tuple(state["exclude_ids"]),
+                       n_trials=100000, parallelism=parallelism, seed=seed, fidelity=fidelity,
+                       budget=left, resume=bool(spent), runs_dir=str(out / "search" / "runs"))
+    res = run_search(s, progress=progress)
+    return {"state": res.state, "n_ok": res.n_ok, "n_failed": res.n_failed,
+            "best_trial": None if res.best is None else res.best["trial_id"],
+            "best_objective": res.best_objective}
+
+
+def _device_space() -> Any:
+    """The bundled space for this machine's device (the training side's choice when it offers
+    one), else the default space."""
+    try:
+        from satseg.search.space import default_space_for_device  # type: ignore[attr-defined]
+    except ImportError:
+        return "default"
+    return default_space_for_device()
