@@ -118,7 +118,9 @@ def read_window(
     except RasterReadError:
         raise
     except Exception as exc:  # a corrupt strip surfaces only on read
-        raise RasterReadError(f"cannot decode {gf.path} rows {rows}: {exc}") from None
+        from satseg.io.raster import raster_read_error  # names the file, the cause, the fix
+
+        raise raster_read_error(gf.path, exc, f" (rows {rows[0]}-{rows[1] - 1})") from None
     bad = ~np.isfinite(arr)
     if bad.any():
         log.warning("%s has %d NaN/inf pixels in rows %s; they are NaN in the stack",

@@ -69,6 +69,10 @@ def main(argv: list[str] | None = None) -> int:
         level=logging.DEBUG if args.verbose else logging.INFO,
         format="%(levelname)s %(name)s: %(message)s",
     )
+    if not args.verbose:
+        # GDAL reports each step of decoding a bad file (INFO, WARNING); satseg names the
+        # file and the fix, so those lines only bury it (-v shows them).
+        logging.getLogger("rasterio").setLevel(logging.ERROR)
     if not getattr(args, "func", None):
         parser.print_help()
         return 0 if args.command is None else 2
@@ -88,6 +92,31 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("satseg: interrupted", file=sys.stderr)
         return 130
+    except Exception as exc:
+        line = _library_read_error(exc)
+        if line is None:
+            raise  # a bug in satseg: keep the traceback
+        print(f"satseg: error: {line}", file=sys.stderr)
+        return 2
+
+
+def _library_read_error(exc: BaseException) -> str | None:
+    """One line for a GDAL/rasterio failure that escaped satseg's own checks (the last resort:
+    raster reads are wrapped where they happen, see satseg.io.raster). None for anything else."""
+    errors, gdal = sys.modules.get("rasterio.errors"), sys.modules.get("rasterio._err")
+    kinds = tuple(
+        k for k in (getattr(errors, "RasterioError", None), getattr(gdal, "CPLE_BaseError", None))
+        if isinstance(k, type)
+    )
+    if not kinds or not isinstance(exc, kinds):
+        return None
+    detail = " ".join(str(exc).split())
+    if "See previous exception" in detail and exc.__context__ is not None:
+        detail = " ".join(str(exc.__context__).split())
+    return (
+        f"a raster could not be read or written: {detail[:300]}; check the file named there "
+        "with `gdalinfo -checksum FILE` (run with -v for GDAL's messages)"
+    )
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -1,7 +1,8 @@
 """``satseg data``: inspect data sets, write band stacks, synthesise DSTL-like scenes.
 
 satseg data info PATH [--json] [--manifest FILE]
-satseg data stack PATH SCENE --out FILE [--grid rgb|m] [--indices ndvi,ndwi] [--manifest FILE]
+satseg data stack PATH SCENE --out FILE [--overwrite] [--grid rgb|m] [--indices ndvi,ndwi]
+                  [--manifest FILE]
 satseg data synth OUT [--scenes N] [--size PX] [--seed K]
 """
 
@@ -51,6 +52,9 @@ def register(parser: argparse.ArgumentParser) -> None:
         required=True,
         type=Path,
         help="output file: .tif (GeoTIFF, band interleaved) or .zarr",
+    )
+    stack.add_argument(
+        "--overwrite", action="store_true", help="replace an existing --out file or zarr folder"
     )
     stack.add_argument(
         "--grid",
@@ -234,6 +238,9 @@ def cmd_stack(args: argparse.Namespace) -> int:
     out = Path(args.out)
     if out.suffix.lower() not in (".tif", ".tiff", ".zarr"):
         raise ConfigError(f"--out {out}: the file must end in .tif or .zarr")
+    from satseg.io.outputs import atomic_output, refuse_existing
+
+    refuse_existing(out, args.overwrite)  # before any reading: a quick, clear refusal
     indices = [s.strip().lower() for s in args.indices.split(",") if s.strip()]
     ds = _open(args.path, args.manifest)
     ds.check_id(args.scene)
@@ -252,9 +259,12 @@ def cmd_stack(args: argparse.Namespace) -> int:
     if out.suffix.lower() == ".zarr" and stack.chunks is not None:
         # zarr needs uniform chunks; a DSTL stack concatenates groups of 3, 1, 8, 8 bands
         stack = stack.chunk({"band": 1})
-    written = write_stack(stack, out)
+    # Written under a temporary name next to --out and renamed only when complete: a read
+    # failure half-way (a truncated input) leaves an existing --out untouched.
+    with atomic_output(out, overwrite=args.overwrite) as tmp:
+        write_stack(stack, tmp)
     print(
-        f"wrote {written or out}: {stack.sizes['band']} bands "
+        f"wrote {out}: {stack.sizes['band']} bands "
         f"({', '.join(map(str, stack['band'].values))}), {stack.sizes['x']}x{stack.sizes['y']} px"
     )
     return 0

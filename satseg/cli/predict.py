@@ -35,6 +35,9 @@ def register(parser: argparse.ArgumentParser) -> None:
         "--scenes", nargs="+", metavar="ID", help="image ids of --data (default: all)"
     )
     parser.add_argument("--out", metavar="DIR", help="output folder (required unless --tune)")
+    parser.add_argument("--overwrite", action="store_true",
+                        help="write into an --out folder that already holds files, replacing "
+                             "those of the same name")  # fmt: skip
     parser.add_argument("--tta", type=int, default=8, choices=(1, 2, 4, 8), help="dihedral views")
     parser.add_argument("--combine", default="arithmetic", choices=("arithmetic", "geometric"),
                         help="mean of the views")  # fmt: skip
@@ -80,6 +83,10 @@ def handle(args: argparse.Namespace) -> int:
         raise ConfigError("--batch and --subdivisions must be >= 1")
     if not args.tune and not args.out:
         raise ConfigError("--out DIR is required (or --tune to tune post-processing)")
+    if args.out:  # refuse to mix with (or replace) earlier results unless asked to
+        from satseg.io.outputs import refuse_nonempty_dir
+
+        refuse_nonempty_dir(args.out, args.overwrite)
     out = ensure_output_dir(args.out) if args.out else None  # before any model work
     ds = None
     if args.data:  # unknown data sets and ids fail before the model loads

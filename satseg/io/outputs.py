@@ -26,7 +26,13 @@ from pathlib import Path
 
 from satseg.errors import OutputError
 
-__all__ = ["atomic_output", "atomic_write_bytes", "atomic_write_text", "refuse_existing"]
+__all__ = [
+    "atomic_output",
+    "atomic_write_bytes",
+    "atomic_write_text",
+    "refuse_existing",
+    "refuse_nonempty_dir",
+]
 
 
 def refuse_existing(path: str | Path, overwrite: bool, option: str = "--out") -> None:
@@ -41,6 +47,24 @@ def refuse_existing(path: str | Path, overwrite: bool, option: str = "--out") ->
     raise OutputError(
         f"{option} {path}: the {what} exists; pass --overwrite to replace it, or choose another name"
     )
+
+
+def refuse_nonempty_dir(path: str | Path, overwrite: bool, option: str = "--out") -> None:
+    """For an output *folder* that receives several files: raise :class:`OutputError` when
+    ``path`` is a file, or a folder holding anything, and ``overwrite`` is false. An absent or
+    empty folder is fine (the usual ``--out results/``)."""
+    path = Path(path)
+    if path.exists() and not path.is_dir():
+        raise OutputError(f"{option} {path}: this is a file, not a folder; choose a folder path")
+    if overwrite or not path.is_dir():
+        return
+    held = sorted(p.name for p in path.iterdir())
+    if held:
+        shown = ", ".join(held[:3]) + (f" and {len(held) - 3} more" if len(held) > 3 else "")
+        raise OutputError(
+            f"{option} {path}: the folder already holds {shown}; pass --overwrite to replace "
+            "files of the same name, or choose a new folder"
+        )
 
 
 def _remove(path: Path) -> None:

@@ -164,6 +164,91 @@ def _pillow_lazy(info: RasterInfo):
     )
 
 
+_BAD_FILE_FIX = (
+    "the file is truncated or corrupt: copy or download it again, or re-export it "
+    "(`gdalinfo -checksum FILE` reads every block)"
+)
+
+
+def raster_read_error(path: Path, exc: BaseException, where: str = "") -> RasterReadError:
+    """A one-line RasterReadError naming ``path`` for any failure of GDAL/Pillow to decode it.
+
+    GDAL's own last message ("Read failed. See previous exception for details.") is replaced by
+    the underlying cause where rasterio chained one."""
+    detail = ""
+    cause: BaseException | None = exc
+    while cause is not None:
+        text = " ".join(str(cause).split())
+        if text and "See previous exception" not in text:
+            detail = text
+            break
+        cause = cause.__cause__ or cause.__context__
+    if not detail:
+        detail = "the pixel data cannot be decoded"
+    return RasterReadError(f"cannot read raster {path}{where}: {detail[:300]}; {_BAD_FILE_FIX}")
+
+
+class _WindowReader:
+    """Array-like over one GeoTIFF for ``dask.array.from_array``: each chunk opens the file and
+    reads its window. Any decoding failure (truncated strips, bad compression) becomes a
+    :class:`RasterReadError` naming the file, raised from the chunk that met it, whenever dask
+    computes it (training, prediction, ``data stack``). Picklable: only the path and shape."""
+
+    def __init__(self, path: Path, count: int, height: int, width: int, nodata: float | None):
+        self.path = path
+        self.shape = (count, height, width)
+        self.dtype = np.dtype(np.float32)
+        self.ndim = 3
+        self.nodata = nodata  # the file's nodata tag, masked as NaN (None: nothing masked)
+
+    def __getitem__(self, key: tuple[slice, ...]) -> np.ndarray:
+        import rasterio
+        from rasterio.errors import NotGeoreferencedWarning
+        from rasterio.windows import Window
+
+        bands, ys, xs = (k.indices(n) for k, n in zip(key, self.shape, strict=True))
+        window = Window.from_slices((ys[0], ys[1]), (xs[0], xs[1]))
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", NotGeoreferencedWarning)
+                with rasterio.open(self.path) as src:
+                    block = src.read(list(range(bands[0] + 1, bands[1] + 1)), window=window)
+        except Exception as exc:  # rasterio raises several types (RasterioIOError, CPLE_*)
+            where = f" (rows {ys[0]}-{ys[1] - 1}, columns {xs[0]}-{xs[1] - 1})"
+            raise raster_read_error(self.path, exc, where) from None
+        out = block.astype(np.float32)
+        if self.nodata is not None and not np.isnan(self.nodata):
+            out[block == np.asarray(self.nodata).astype(block.dtype)] = np.nan
+        return out
+
+
+def _lazy_tiff(path: Path, info: RasterInfo, chunks: dict[str, int | str] | None, masked: bool):
+    import dask.array as da
+    import rasterio
+    from dask.base import tokenize
+
+    want = {"band": -1, "y": "auto", "x": "auto", **(chunks or {})}
+    try:
+        with rasterio.open(path) as src:
+            block = (1, *src.block_shapes[0])
+    except Exception:  # noqa: BLE001 - the header was read a moment ago; keep the default
+        block = (1, 256, 256)
+    shape = (info.count, info.height, info.width)
+    norm = da.core.normalize_chunks(
+        (want["band"], want["y"], want["x"]), shape=shape, dtype=np.float32,
+        previous_chunks=block,
+    )
+    reader = _WindowReader(path, *shape, info.nodata if masked else None)
+    try:
+        stamp = path.stat().st_mtime_ns
+    except OSError:
+        stamp = 0
+    # a deterministic name (file, its mtime, the chunks): a rewritten file gets new dask keys
+    name = f"read-raster-{tokenize(str(path.resolve()), stamp, norm, reader.nodata)}"
+    return da.from_array(reader, chunks=norm, asarray=False, fancy=False,  # type: ignore[arg-type]
+                         name=name)
+
+
 def load_raster(
     path: str | Path,
     *,
@@ -191,18 +276,16 @@ def load_raster(
         try:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", NotGeoreferencedWarning)
-                opened = rioxarray.open_rasterio(
-                    path,
-                    chunks=chunks or {"band": -1, "y": "auto", "x": "auto"},
-                    masked=nodata is None,
-                )
+                # Coordinates and CRS only (lazy, no pixels): the pixels come from _WindowReader.
+                opened = rioxarray.open_rasterio(path, cache=False)
         except Exception as exc:  # rasterio raises several types here
             raise RasterReadError(
                 f"cannot read raster {path}: {exc}; check that it is a valid GeoTIFF (gdalinfo)"
             ) from None
         if not isinstance(opened, xr.DataArray):
             raise RasterReadError(f"{path} holds subdatasets; export the image as one GeoTIFF")
-        arr = opened.astype(np.float32)
+        data = _lazy_tiff(path, info, chunks, masked=nodata is None)
+        arr = xr.DataArray(data, dims=opened.dims, coords=opened.coords)
         if info.crs is None and info.transform is None:
             arr = arr.drop_vars([c for c in ("x", "y") if c in arr.coords])
     if nodata is not None:

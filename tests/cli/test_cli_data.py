@@ -159,7 +159,7 @@ def _bad(tmp_path: Path, case: str) -> list[str]:
 BAD = {
     "missing_folder": ("does not exist",),
     "not_a_dataset": ("neither a DSTL folder",),
-    "bad_yaml": ("satseg.yaml: line 1: invalid YAML",),
+    "bad_yaml": ("satseg.yaml: invalid YAML at line 1, column 12",),
     "empty": ("is empty", "images.pattern"),
     "unreadable": ("cannot read raster", "scene0.tif"),
     "band_count": ("scene0.tif has 4 band(s)", "declares 3"),

@@ -137,4 +137,5 @@ def test_export_refuses_existing_unless_overwrite(tmp_path, capsys, trials_pickl
                            str(out), "--overwrite")
         assert code == 0, err
         assert out.read_text() != "precious" and "trial" in out.read_text()
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["old.csv", "old.json", "s.db"]
+    names = sorted(p.name for p in tmp_path.iterdir() if not p.name.startswith("s.db"))
+    assert names == ["old.csv", "old.json"]  # no temporary file left behind

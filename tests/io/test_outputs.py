@@ -8,7 +8,12 @@ import numpy as np
 import pytest
 
 from satseg.errors import OutputError, SatsegError
-from satseg.io.outputs import atomic_output, atomic_write_text, refuse_existing
+from satseg.io.outputs import (
+    atomic_output,
+    atomic_write_text,
+    refuse_existing,
+    refuse_nonempty_dir,
+)
 
 
 def _listing(folder: Path) -> list[str]:
@@ -116,3 +121,19 @@ def test_gdal_picks_driver_from_temp_suffix(tmp_path):
             dst.write(np.ones((1, 3, 4), np.uint8))
     with rasterio.open(out) as src:
         assert src.driver == "GTiff" and src.read().sum() == 12
+
+
+def test_refuse_nonempty_dir(tmp_path):
+    refuse_nonempty_dir(tmp_path / "new", overwrite=False)
+    (tmp_path / "empty").mkdir()
+    refuse_nonempty_dir(tmp_path / "empty", overwrite=False)
+    full = tmp_path / "full"
+    full.mkdir()
+    for name in "abcde":
+        (full / name).write_text(name)
+    with pytest.raises(OutputError) as err:
+        refuse_nonempty_dir(full, overwrite=False)
+    assert "a, b, c and 2 more" in str(err.value) and "--overwrite" in str(err.value)
+    refuse_nonempty_dir(full, overwrite=True)
+    with pytest.raises(OutputError, match="not a folder"):
+        refuse_nonempty_dir(full / "a", overwrite=True)
