@@ -23,6 +23,22 @@ def register(parser: argparse.ArgumentParser) -> None:
     parser.set_defaults(func=handler)
 
 
+def free_port(address: str) -> int:
+    """A TCP port free on ``address`` now (the OS picks it; closed again for the server)."""
+    import socket
+
+    family = socket.AF_INET6 if ":" in address else socket.AF_INET
+    try:
+        with socket.socket(family, socket.SOCK_STREAM) as sock:
+            sock.bind((address, 0))
+            return int(sock.getsockname()[1])
+    except OSError as exc:
+        raise ConfigError(
+            f"--address {address}: cannot bind there ({exc.strerror or exc}); give an address "
+            "of this machine, e.g. 127.0.0.1"
+        ) from None
+
+
 def handler(args: argparse.Namespace) -> int:
     if not 0 <= args.port <= 65535:
         raise ConfigError(f"--port must be in 0..65535, got {args.port}")
@@ -30,7 +46,10 @@ def handler(args: argparse.Namespace) -> int:
     from app.settings import AppSettings
 
     settings = AppSettings.from_env().replace_from(args)
-    print(f"satseg dashboard: http://{args.address}:{args.port}/app", flush=True)
-    serve(settings, port=args.port, address=args.address,
+    # --port 0: pick the free port here, so the address printed is the real one and websocket
+    # connections are allowed from that host:port only (never from any origin).
+    port = args.port or free_port(args.address)
+    print(f"satseg dashboard: http://{args.address}:{port}/app", flush=True)
+    serve(settings, port=port, address=args.address,
           origins=tuple(args.allow_websocket_origin or ()), show=args.show)
     return 0

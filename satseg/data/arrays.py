@@ -79,6 +79,13 @@ def load_image_arrays(
         stack = add_indices(stack, list(indices))
     names = [str(b) for b in stack.coords["band"].values]
     image = stack_to_hwc(stack, names)
+    valid = np.isfinite(image).all(axis=2)
+    if not valid.any():  # otherwise reported later as "classes have no labelled pixels"
+        source = stack.attrs.get("source") or getattr(ds, "root", "")
+        raise DataError(
+            f"image '{image_id}' ({source}) has no valid pixel: every pixel is NaN or nodata in "
+            "at least one band; check images.nodata in the manifest, or leave the image out"
+        )
     labels = ds.load_labels(image_id)  # type: ignore[attr-defined]
     if labels.shape != image.shape[:2]:
         raise DataError(
@@ -86,7 +93,7 @@ def load_image_arrays(
             f"{image.shape[:2]}; the data set reader must return labels on the image grid"
         )
     target = np.moveaxis(labels.masks[list(class_idx)], 0, -1).astype(np.int8)
-    bad = labels.ignore | ~np.isfinite(image).all(axis=2)
+    bad = labels.ignore | ~valid
     target[bad] = IGNORE
     return ImageArrays(
         image_id=image_id, image=image, target=np.ascontiguousarray(target), channels=tuple(names)

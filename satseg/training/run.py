@@ -82,14 +82,27 @@ def class_slug(name: str) -> str:
 
 def load_keras_model(path: Path, compile: bool = False) -> Any:
     """Load a satseg ``.keras`` model with the custom layers/losses registered."""
+    import zipfile
+
     import keras
 
     from satseg.models import custom_objects
 
+    not_model = (
+        f"{path} is not a readable Keras model (a .keras file is a zip archive; this one is "
+        "truncated, damaged or another kind of file): copy the run folder again, or train again"
+    )
+    if path.is_file() and not zipfile.is_zipfile(path):
+        raise ModelError(not_model)  # keras would say "File not found" for an existing file
     try:
         return keras.saving.load_model(path, custom_objects=custom_objects(), compile=compile)
     except Exception as exc:  # keras raises many types for a bad archive
-        raise ModelError(f"cannot load model {path}: {exc}") from exc
+        detail = " ".join(str(exc).split())[:300]
+        if "File not found" in detail and path.is_file():
+            raise ModelError(not_model) from None
+        raise ModelError(
+            f"cannot load model {path}: {detail}; copy the run folder again, or train again"
+        ) from None
 
 
 def predict_fn(model: Any) -> Any:
