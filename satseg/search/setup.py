@@ -68,6 +68,32 @@ def check_data_settings(s: SearchSettings) -> None:
                           f"labelled image of data set {name!r} to train on; name fewer")
 
 
+def clear_debris(store: StudyStore, s: SearchSettings) -> list[str]:
+    """Remove what a killed driver left in the study's run folder (local runs roots only): a
+    hidden temporary folder of a run being written, or a trial folder no trial record names
+    (the store record is a run's commit point, :mod:`satseg.search.artifacts`). Called by the
+    study's driver, so no other search writes there meanwhile; returns the removed paths."""
+    import shutil
+
+    from satseg.search.artifacts import RunSink
+
+    sink = RunSink.for_study(store, s.study, s.runs_dir)
+    base = Path(sink.base)
+    if not sink.local or not base.is_dir():
+        return []
+    removed = []
+    for path in sorted(base.iterdir()):
+        temporary = path.name.startswith(".trial-") and ".tmp-" in path.name
+        orphan = path.name.startswith("trial-") and not store.artifact_users(str(path))
+        if path.is_dir() and (temporary or orphan):
+            shutil.rmtree(path, ignore_errors=True)
+            removed.append(str(path))
+    if removed:
+        log.info("study %s: removed %d unfinished run folder(s) of a killed search: %s",
+                 s.study, len(removed), ", ".join(removed))
+    return removed
+
+
 def prepare_study(s: SearchSettings) -> tuple[StudyStore, Any, int, Any, SearchSettings]:
     """``(store, space, space_version, objective, settings)`` of a new or resumed study.
 
@@ -110,6 +136,7 @@ def _prepare(store: StudyStore, s: SearchSettings, checked: bool
         new_space = load_space(s.space, check_fields=check) if s.space is not None else None
         check_data_settings(s)
         store.claim_driver(s.study)  # StoreError while another live search drives it
+        clear_debris(store, s)
         if new_space is not None:
             if new_space != store.space(s.study):
                 v = store.add_space(s.study, new_space)
