@@ -18,6 +18,24 @@ from app.views.bands import _default_rgb
 
 log = logging.getLogger("satseg.app.results")
 RUN_KEYS = ("run_dir", "model_dir", "run", "model")
+#: The shipped demo model (satseg.datasets.demo_model) in the trial selects, beside a study's trials.
+BUNDLED = "demo model (shipped, trained on the sample)"
+PALETTES = ["data set colours", "distinct colours"]
+#: Okabe & Ito (2008) colour-blind-safe colours, then a few more: told apart by everyone.
+DISTINCT = ["#E69F00", "#0072B2", "#009E73", "#CC79A7", "#56B4E9", "#D55E00", "#F0E442",
+            "#000000", "#999999", "#882255", "#44AA99", "#117733"]
+TTA_LABELS = {"off (1 view)": 1, "2 views": 2, "4 views": 4, "8 views (all flips/rotations)": 8}
+
+
+def bundled_info() -> dict:
+    """The shipped demo model as a trial record ({} when it is not installed)."""
+    from satseg.datasets.demo_model import demo_model_info
+
+    try:
+        return demo_model_info()
+    except Exception:  # noqa: BLE001 - a damaged install: the page goes on without it
+        log.exception("cannot read the shipped demo model")
+        return {}
 
 
 def run_dir_of(info: dict) -> Path | None:
@@ -63,8 +81,11 @@ class ResultsView(param.Parameterized):
     error_class = param.Selector(objects=[], doc="class of the error map")
     threshold = param.Number(default=0.5, bounds=(0.01, 0.99), doc="probability threshold of the masks")
     alpha = param.Number(default=0.5, bounds=(0.0, 1.0), doc="opacity of the class overlay")
-    tta = param.Selector(objects=[1, 2, 4, 8], default=1,
-                         doc="test-time augmentation views (8 = the full dihedral group, ~8x slower)")
+    tta = param.Selector(objects=TTA_LABELS, default=1,
+                         doc="test-time augmentation: views averaged (8 = the full dihedral group, ~8x slower)")
+    palette = param.Selector(objects=PALETTES, default=PALETTES[0],
+                             doc="class colours: the data set's own, or colours anyone tells apart")
+    status_text = param.String(default="", doc="what the predictions of both trials are doing")
     version = param.Integer(default=0, doc="bumped when a prediction arrives")
     active = param.Boolean(default=True, doc="the tab is shown (images are drawn only then)")
     progress = param.Integer(default=-1, bounds=(-1, 100), doc="prediction progress (-1: idle)")
@@ -77,6 +98,8 @@ class ResultsView(param.Parameterized):
         self._memo: dict = {}
         self.jobs: dict[tuple, Job] = {}
         self._infos: dict = {}
+        self._bundled = bundled_info()
+        self.statuses: dict = {}  # trial -> its prediction's last status line
         super().__init__(studies=studies, **params)
         self.param.dataset.objects = catalog.names()
         if catalog.names():
@@ -99,6 +122,18 @@ class ResultsView(param.Parameterized):
             self.error_class = self.param.error_class.objects[0] if ds.classes else None
         if self.image not in ids:
             self.image = ids[0] if ids else None
+        self._sync_trials()
+
+    def bundled_fits(self) -> bool:
+        """The shipped demo model predicts the selected data set's classes (the Dubai sample or
+        the full Dubai data set)."""
+        if not self._bundled or self.dataset is None:
+            return False
+        try:
+            names = [c.name for c in self.catalog.dataset(self.dataset).classes]
+        except Exception:  # noqa: BLE001
+            return False
+        return sorted(names) == sorted(self._bundled.get("classes", []))
 
     @param.depends("studies.version", watch=True)
     def _sync_trials(self) -> None:
@@ -108,19 +143,26 @@ class ResultsView(param.Parameterized):
             ok = df[df["status"].astype(str).isin(["ok", "done", "complete", "completed", "finished"])]
         if not ok.empty and "objective" in ok:
             ok = ok.sort_values("objective", ascending=False)
-        ids = list(ok["trial_id"]) if "trial_id" in ok else []
+        study_ids = list(ok["trial_id"]) if "trial_id" in ok else []
+        # The shipped model first: a good map from the first second, the study's trials beside it.
+        ids = ([BUNDLED] if self.bundled_fits() else []) + study_ids
         self.param.trial.objects = ids
         self.param.other.objects = [None, *ids]
         self.param.compare.objects = ids
         if self.trial not in ids:
             self.trial = ids[0] if ids else None
+        if self.other not in [None, *ids] or (self.other is None and self.trial == BUNDLED
+                                              and study_ids):
+            self.other = study_ids[0] if self.trial == BUNDLED and study_ids else None
         if not self.compare and ids:
             self.compare = ids[:2]
         else:
-            self.compare = [t for t in self.compare if t in ids]
+            self.compare = [t for t in self.compare if t in ids] or ids[:2]
 
     # ---------------------------------------------------------------- data
     def info(self, trial_id) -> dict:
+        if trial_id == BUNDLED:
+            return self._bundled
         key = (self.studies.store, self.studies.study, trial_id)
         if key not in self._infos:
             self._infos[key] = self.studies.trial(trial_id)
@@ -150,7 +192,13 @@ class ResultsView(param.Parameterized):
         return wide.round(3).reset_index()
 
     def key(self, trial_id) -> tuple:
+        if trial_id == BUNDLED:  # the same model whatever the study
+            return (None, None, trial_id, self.dataset, self.image, self.tta)
         return (self.studies.store, self.studies.study, trial_id, self.dataset, self.image, self.tta)
+
+    @staticmethod
+    def label(trial_id) -> str:
+        return "the demo model" if trial_id == BUNDLED else f"trial {trial_id}"
 
     def prediction(self, trial_id):
         """``(probs uint8 (n, H, W), class names)`` if computed, else None."""
@@ -180,8 +228,30 @@ class ResultsView(param.Parameterized):
         tta = self.tta
         job = Job(f"predict-{trial_id}", lambda j: predict_probs(run_dir, stack, j, tta)).start()
         self.jobs[key] = job
-        self.error, self.progress, self.message = "", 0, f"trial {trial_id} on {self.image}: starting"
+        self.error, self.progress = "", 0
+        self._status(trial_id, f"{self.label(trial_id)} on {self.image}: starting")
         return job
+
+    def _status(self, trial_id, text: str) -> None:
+        """One status line per trial: both compared trials are reported, not only the last."""
+        self.statuses[trial_id] = text
+        shown = [t for t in (self.trial, self.other) if t is not None]
+        lines = [self.statuses[t] for t in shown if t in self.statuses]
+        self.message = lines[-1] if lines else text
+        self.status_text = "  \n".join(lines)
+
+    @param.depends("trial", "other", "image", "tta", watch=True)
+    def _on_pair(self) -> None:
+        """Status lines of the trials now compared: a prediction already made says so."""
+        self.statuses = {t: v for t, v in self.statuses.items()
+                         if t in (self.trial, self.other)}
+        for t in (self.trial, self.other):
+            if t is not None and self.prediction(t) is not None:
+                self.statuses[t] = f"{self.label(t)} on {self.image}: predicted"
+            elif t is not None and not any(k[2] == t for k in self.jobs):
+                self.statuses[t] = f"{self.label(t)} on {self.image}: not predicted yet"
+        lines = [self.statuses[t] for t in (self.trial, self.other) if t in self.statuses]
+        self.status_text = "  \n".join(lines)
 
     def poll(self) -> None:
         """Copy finished background predictions into :attr:`predictions` (session thread)."""
@@ -189,15 +259,17 @@ class ResultsView(param.Parameterized):
         for key, job in list(self.jobs.items()):
             if not job.done:
                 self.progress = int(job.progress * 100)
-                self.message = f"trial {key[2]} on {key[4]}: {job.message}"
+                self._status(key[2], f"{self.label(key[2])} on {key[4]}: {job.message}")
                 continue
             del self.jobs[key]
             if job.status == "done":
                 self.predictions[key] = job.result
                 changed = True
-                self.message = f"trial {key[2]} on {key[4]}: done in {job.finished - job.started:.1f} s"
+                self._status(key[2], f"{self.label(key[2])} on {key[4]}: done in "
+                                     f"{job.finished - job.started:.1f} s")
             else:
-                self.error = f"prediction of trial {key[2]} failed: {job.error}"
+                self._status(key[2], f"{self.label(key[2])} on {key[4]}: failed")
+                self.error = f"prediction of {self.label(key[2])} failed: {job.error}"
         if not self.jobs:
             self.progress = -1
         if changed:
@@ -228,8 +300,23 @@ class ResultsView(param.Parameterized):
         return probs >= int(round(self.threshold * 255)), names
 
     def class_colours(self, names: list[str]) -> list[str]:
-        colours = {c.name: c.colour for c in self.catalog.dataset(self.dataset).classes}
+        """Colours of classes ``names`` in the chosen palette (the data set's, or distinct ones
+        by the class's place in the data set: the same class keeps its colour everywhere)."""
+        classes = self.catalog.dataset(self.dataset).classes
+        if self.palette == PALETTES[1]:
+            order = [c.name for c in classes]
+            return [DISTINCT[(order.index(n) if n in order else len(order) + i) % len(DISTINCT)]
+                    for i, n in enumerate(names)]
+        colours = {c.name: c.colour for c in classes}
         return [colours.get(n, "#ff00ff") for n in names]
+
+    def legend(self) -> list[tuple[str, str]]:
+        """``(class, colour)`` of the selected data set in the chosen palette."""
+        try:
+            names = [c.name for c in self.catalog.dataset(self.dataset).classes]
+        except Exception:  # noqa: BLE001 - the error shows in the page already
+            return []
+        return list(zip(names, self.class_colours(names), strict=True))
 
     def overlay(self, trial_id) -> np.ndarray | None:
         """RGBA of the predicted masks in class colours."""
@@ -243,8 +330,8 @@ class ResultsView(param.Parameterized):
         labels = self.catalog.labels(self.dataset, self.image)
         if labels is None:
             return None
-        return self._memoised(("truth", self.dataset, self.image), lambda: render.class_overlay(
-            labels.masks, [c.colour for c in labels.classes], alpha=1.0))
+        return self._memoised(("truth", self.dataset, self.image, self.palette), lambda: render.class_overlay(
+            labels.masks, self.class_colours([c.name for c in labels.classes]), alpha=1.0))
 
     def error_map(self, trial_id) -> np.ndarray | None:
         """RGBA error map (TP, FP, FN) of :attr:`error_class`, or None without prediction or labels."""

@@ -9,6 +9,7 @@ import panel as pn
 from app.jobs import readable_error
 from app.render import ERROR_COLOURS
 from app.views.bands_ui import RGB_OPTS, _empty_rgba
+from app.views.legend import legend_html
 from app.views.raster import raster_dmap, reset_view, strided
 from app.views.results import ResultsView
 
@@ -48,7 +49,7 @@ def jaccard_bars(view: ResultsView):
 def results_layout(view: ResultsView) -> pn.viewable.Viewable:
     """The Results tab for ``view``."""
     state = hv.streams.Params(view, ["dataset", "image", "trial", "other", "error_class", "threshold",
-                                     "version", "tta"])
+                                     "version", "tta", "palette"])
 
     def base(step):
         return _rgb_el(_safe(view, view.rgb) if view.image else None, "image", step)
@@ -56,7 +57,7 @@ def results_layout(view: ResultsView) -> pn.viewable.Viewable:
     def pred(which, step):
         tid = view.trial if which == "trial" else view.other
         ov = _safe(view, lambda: view.overlay(tid)) if tid is not None else None
-        return _rgb_el(ov, f"trial {tid}", step)
+        return _rgb_el(ov, view.label(tid), step)
 
     def truth(step):
         return _rgb_el(_safe(view, view.truth_overlay) if view.image else None, "ground truth", step)
@@ -116,13 +117,17 @@ def results_layout(view: ResultsView) -> pn.viewable.Viewable:
         w.Select.from_param(view.param.trial, name="Trial (best first)"),
         w.Select.from_param(view.param.other, name="Second trial"),
         w.Select.from_param(view.param.image, name="Image"),
-        w.RadioButtonGroup.from_param(view.param.tta, name="TTA views", button_style="outline"),
+        pn.pane.Markdown("Test-time augmentation (views averaged; more is slower)",
+                         margin=(8, 10, 0, 10), css_classes=["tta-label"]),
+        w.RadioButtonGroup.from_param(view.param.tta, name="", button_style="outline",
+                                      orientation="vertical", css_classes=["tta-buttons"]),
         predict_btn, progress,
-        pn.pane.Markdown(pn.bind(lambda m: m, view.param.message), css_classes=["predict-message"]),
+        pn.pane.Markdown(pn.bind(lambda m: m, view.param.status_text), css_classes=["predict-message"]),
         w.Select.from_param(view.param.error_class, name="Class of the error map"),
         pn.pane.HTML(legend),
         w.FloatSlider.from_param(view.param.threshold, name="Threshold", step=0.05),
         w.FloatSlider.from_param(view.param.alpha, name="Overlay opacity", step=0.05),
+        w.Select.from_param(view.param.palette, name="Class colours", css_classes=["palette"]),
         w.MultiChoice.from_param(view.param.compare, name="Trials in the Jaccard bars"),
         width=320,
     )
@@ -140,6 +145,9 @@ def results_layout(view: ResultsView) -> pn.viewable.Viewable:
 
     table = pn.Column(pn.bind(_jaccard_table, view.param.compare, view.studies.param.version),
                       css_classes=["results-jaccard"], sizing_mode="stretch_width")
-    main = pn.Column(error, bars, table, pn.bind(grid, view.param.image, view.param.active),
-                     sizing_mode="stretch_width")
+    legend_pane = pn.pane.HTML(pn.bind(lambda *_: legend_html(view.legend(), "Classes:"),
+                                       view.param.palette, view.param.dataset),
+                               css_classes=["results-legend"], sizing_mode="stretch_width")
+    main = pn.Column(error, bars, table, legend_pane,
+                     pn.bind(grid, view.param.image, view.param.active), sizing_mode="stretch_width")
     return pn.Row(controls, main, sizing_mode="stretch_width")

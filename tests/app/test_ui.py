@@ -154,7 +154,7 @@ def _img(png: bytes):
 def test_hyperspace_bad_yaml_shows_message_and_changes_nothing(page, server, screenshots):
     open_app(page, server)
     open_tab(page, "Hyperspace")
-    editor = page.locator(".ace_editor").first
+    editor = page.locator(".space-yaml textarea").first
     editor.wait_for(timeout=60_000)
     fields_before = page.locator(".bk-input-group input[type=checkbox]").count()
     page.screenshot(path=str(screenshots / "hyperspace.png"))
@@ -208,10 +208,10 @@ def test_tiny_study_from_hyperspace_appears_in_trials(page, server, screenshots)
         pytest.skip("the search trains on the bundled sample")
     open_app(page, server)
     open_tab(page, "Hyperspace")
-    editor = page.locator(".ace_editor").first
+    editor = page.locator(".space-yaml textarea").first
     editor.wait_for(timeout=60_000)
     widget(page, "Start from (bundled space)").select_option("quick")
-    wait_until(lambda: "training.steps_per_epoch: 15" in editor.evaluate("e => e.env.editor.getValue()"),
+    wait_until(lambda: "training.steps_per_epoch: 15" in editor.input_value(),
                60, 0.3, "the quick space in the YAML editor")
     name = widget(page, "Study name", "input")
     name.fill(STUDY)
