@@ -50,8 +50,8 @@ def register(parser: argparse.ArgumentParser) -> None:
     a("--tls-key", default=None, help="client key for a tls:// scheduler")
     a("--per-class", action="store_true", help="one study per class, named STUDY/<class>")
     a("--classes", default=None, help="comma-separated classes to search (default: all)")
-    a("--resume", action="store_true", help="continue an existing study (nothing is lost: its "
-      "finished trials inform TPE)")
+    a("--resume", action="store_true", help="continue an existing study, also one whose search "
+      "was killed (`interrupted`) or stopped (nothing is lost: its finished trials inform TPE)")
     a("--timeout", type=float, default=None, help="time limit per trial in seconds")
     a("--algo", default="tpe", choices=["tpe", "random", "atpe"], help="search algorithm")
     a("--startup", type=int, default=5, help="random trials before TPE (5)")
