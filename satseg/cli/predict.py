@@ -24,8 +24,15 @@ INDEX = "predictions.json"
 
 def register(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
-        "--model", required=True, metavar="RUN_DIR", help="run folder of `satseg train`"
+        "--model", metavar="RUN_DIR", help="run folder of `satseg train` (or an fsspec URL of one)"
     )
+    parser.add_argument("--study", metavar="NAME",
+                        help="instead of --model: a trial of this study of --store, loaded "
+                             "through the store's record (remote run folders are cached)")
+    parser.add_argument("--trial", type=int, metavar="N", help="with --study: trial id "
+                        "(default: the study's best)")
+    parser.add_argument("--store", default="satseg-study.db", metavar="FILE",
+                        help="with --study: the study store (default satseg-study.db)")
     src = parser.add_mutually_exclusive_group(required=True)
     src.add_argument("--data", metavar="PATH", help="data set folder, or 'sample'")
     src.add_argument("--image", metavar="FILE", help="one raster with the model's bands, in order")
@@ -52,24 +59,27 @@ def register(parser: argparse.ArgumentParser) -> None:
                         help="tune thresholds/min areas on --scenes (default: the run's validation "
                              "ids) and save postprocess.json in the run folder")  # fmt: skip
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    dist = parser.add_mutually_exclusive_group()
+    dist.add_argument("--scheduler", metavar="ADDR",
+                      help="spread the scenes over a dask cluster (tcp://host:8786); workers "
+                           "get the model as bytes and need only the data, at the same path")
+    dist.add_argument("--parallel", type=int, metavar="N",
+                      help="spread the scenes over N local single-threaded worker processes")
+    parser.add_argument("--worker-memory", metavar="SIZE",
+                        help="with --parallel: memory limit per worker, e.g. 4GB (default: "
+                             "the machine's memory split evenly)")
+    parser.add_argument("--strip-rows", type=int, metavar="ROWS",
+                        help="with --parallel/--scheduler: cut scenes taller than ROWS into "
+                             "strips predicted as separate tasks (identical results; default: "
+                             "strips of about 256 MB of input)")
     parser.set_defaults(func=handle)
 
 
 def _image_stack(path: str, run: Any) -> Any:
     """A single raster as a stack named with the run's bands (matched by count)."""
-    from satseg.errors import BandMismatchError
-    from satseg.io.raster import load_raster
+    from satseg.inference.distributed import image_stack
 
-    stack = load_raster(path)
-    names = [str(b) for b in stack.coords["band"].values] if "band" in stack.coords else []
-    if set(run.band_names) <= set(names):
-        return stack
-    if stack.sizes["band"] != len(run.band_names):
-        raise BandMismatchError(
-            f"{path} has {stack.sizes['band']} band(s); model {run.run_dir} needs "
-            f"{len(run.band_names)} ({list(run.band_names)}), in that order"
-        )
-    return stack.assign_coords(band=list(run.band_names))
+    return image_stack(path, run)
 
 
 def handle(args: argparse.Namespace) -> int:
@@ -81,6 +91,7 @@ def handle(args: argparse.Namespace) -> int:
     formats = parse_formats(args.format)
     if args.batch < 1 or args.subdivisions < 1:
         raise ConfigError("--batch and --subdivisions must be >= 1")
+    distributed = _check_distribution(args)
     if not args.tune and not args.out:
         raise ConfigError("--out DIR is required (or --tune to tune post-processing)")
     if args.out:  # refuse to mix with (or replace) earlier results unless asked to
@@ -97,9 +108,11 @@ def handle(args: argparse.Namespace) -> int:
             ds.check_id(i)
     elif args.scenes or args.manifest:
         raise ConfigError("--scenes and --manifest go with --data; with --image predict one file")
+    from satseg.search.artifacts import resolve_run
     from satseg.training import load_run
 
-    run = load_run(args.model)
+    model_dir = resolve_run(args.model, study=args.study, trial=args.trial, store=args.store)
+    run = load_run(model_dir)
     if run.input_size > MAX_WINDOW:
         raise ConfigError(f"model window {run.input_size} px exceeds {MAX_WINDOW} px")
     if ds is None:
@@ -141,8 +154,10 @@ def handle(args: argparse.Namespace) -> int:
         stack = stack if stack is not None else ds.load_image(image_id)  # type: ignore[union-attr]
         check_bands(run, stack, f"image {image_id!r}")
         stacks[image_id] = stack
-    index: dict[str, Any] = {"model": str(Path(args.model).resolve()), "classes": list(run.class_names),
+    index: dict[str, Any] = {"model": str(model_dir.resolve()), "classes": list(run.class_names),
                              "data": args.data, "images": {}}  # fmt: skip
+    if distributed:
+        return _distributed(args, run, stacks, out, formats, pp, grids, index)  # type: ignore[arg-type]
     for image_id, stack in stacks.items():
         paths = predict_to_files(run, stack, out, image_id, formats=formats, postprocess=pp,  # type: ignore[arg-type]
                                  simplify=args.simplify, dstl_grid=grids[image_id] if grids else None,
@@ -156,6 +171,67 @@ def handle(args: argparse.Namespace) -> int:
         index["submission"] = path.name
         print(f"submission: {path}")
     atomic_write_text(out / INDEX, json.dumps(index, indent=2))  # type: ignore[operator]
+    return 0
+
+
+def _check_distribution(args: argparse.Namespace) -> bool:
+    """Validate --parallel/--scheduler/--strip-rows/--worker-memory; True when distributing."""
+    from satseg.errors import ConfigError
+
+    distributed = bool(args.scheduler or args.parallel is not None)
+    if args.parallel is not None and args.parallel < 1:
+        raise ConfigError(f"--parallel must be >= 1, got {args.parallel}")
+    if args.strip_rows is not None and args.strip_rows < 1:
+        raise ConfigError(f"--strip-rows must be >= 1, got {args.strip_rows}")
+    if not distributed and (args.strip_rows or args.worker_memory):
+        raise ConfigError("--strip-rows and --worker-memory go with --parallel or --scheduler")
+    if args.worker_memory and not args.parallel:
+        raise ConfigError("--worker-memory sets the local workers' limit: use it with --parallel "
+                          "(a --scheduler's workers have their own --memory-limit)")
+    if distributed and args.tune:
+        raise ConfigError("--tune runs in one process: leave out --parallel/--scheduler")
+    return distributed
+
+
+def _distributed(args: argparse.Namespace, run: Any, stacks: dict[str, Any], out: Path,
+                 formats: tuple[str, ...], pp: Any, grids: Any, index: dict[str, Any]) -> int:
+    """Predict on a dask cluster (satseg.inference.distributed); 1 if any scene failed."""
+    import sys
+
+    from satseg.inference import distributed as dist
+    from satseg.inference.export import atomic_write_text
+
+    source = dist.Source(data=args.data, manifest=args.manifest, image=args.image and
+                         str(Path(args.image).resolve()))  # fmt: skip
+    settings = dist.Settings(formats=formats, postprocess=pp, subdivisions=args.subdivisions,
+                             tta=args.tta, batch=args.batch, combine=args.combine,
+                             simplify=args.simplify)  # fmt: skip
+    widest = max(int(s.sizes["x"]) for s in stacks.values())
+    strip_rows = args.strip_rows or dist.default_strip_rows(widest, len(run.channel_names))
+    client, cluster = dist.start_client(args.scheduler, args.parallel, args.worker_memory)
+    try:
+        outcome = dist.predict_scenes(
+            client, run, source, stacks, out, settings, grids=grids, strip_rows=strip_rows,
+            progress=not args.no_progress,
+            on_done=lambda i, p: print(f"{i}: " + ", ".join(x.name for x in p.values())),
+        )  # fmt: skip
+    finally:
+        dist.close_client(client, cluster)
+    index["images"] = {i: {k: p.name for k, p in outcome.done[i].items()}
+                       for i in stacks if i in outcome.done}  # fmt: skip
+    if outcome.failed:
+        index["failed"] = dict(sorted(outcome.failed.items()))
+    if grids is not None:
+        from satseg.inference.export import write_dstl_submission
+
+        ids = [i for i in stacks if i in outcome.wkts]
+        path = write_dstl_submission(out / "submission.csv", outcome.wkts, ids)
+        index["submission"] = path.name
+        print(f"submission: {path}")
+    atomic_write_text(out / INDEX, json.dumps(index, indent=2))
+    if outcome.failed:
+        print(f"error: {outcome.summary()}", file=sys.stderr)
+        return 1
     return 0
 
 

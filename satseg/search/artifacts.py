@@ -252,7 +252,7 @@ def trial_run_dir(store: Any, study: str, trial_id: int | None = None,
     from satseg.search.store import StudyStore
 
     if not isinstance(store, StudyStore):
-        store = StudyStore(store)
+        store = StudyStore(store, read_only=True)
     if trial_id is None:
         best = store.best_trial(study)
         if best is None:
@@ -263,3 +263,25 @@ def trial_run_dir(store: Any, study: str, trial_id: int | None = None,
         raise StoreError(f"trial {trial_id} of study {study!r} kept no run folder (failed, or "
                          "removed by --keep-runs best); pick another trial")
     return materialise(url, cache)
+
+
+def resolve_run(model: str | None = None, *, study: str | None = None,
+                trial: int | None = None, store: str | None = None,
+                cache: str | Path | None = None) -> Path:
+    """The local run folder a command should load: ``model`` (a run folder, or the fsspec URL of
+    one), or trial ``trial`` (None: the best) of ``study`` in ``store`` through the store's
+    record (:func:`trial_run_dir`). ConfigError naming the options when both or neither given."""
+    from satseg.errors import ConfigError
+
+    if model and study:
+        raise ConfigError("give --model RUN_DIR or --study NAME (with --trial, --store), not both")
+    if study:
+        from satseg.search.store import DEFAULT_STORE
+
+        return trial_run_dir(store or DEFAULT_STORE, study, trial, cache)
+    if trial is not None:
+        raise ConfigError("--trial N goes with --study NAME (the trial's study in --store)")
+    if not model:
+        raise ConfigError("give --model RUN_DIR (a run folder or its URL) or --study NAME "
+                          "[--trial N] [--store FILE] (a trial of a search; default the best)")
+    return Path(model) if "://" not in model else materialise(model, cache)
