@@ -143,8 +143,9 @@ def run_auto(data: str | Path, budget: str | float, out: str | Path, *,
         minutes = max(MIN_FINAL_S, plan.budget_s - spent - plan.reserve_s) / 60.0
         t = timed("final")
         already = (out / "meta.json").is_file()
+        trial_id = _final_trial(state)
         try:
-            res = train_best(state["store"], state["study"], out, minutes,
+            res = train_best(state["store"], state["study"], out, minutes, trial_id=trial_id,
                              tune=False, progress=progress, resume=already)
         finally:
             stages["final"]["seconds"] += time.monotonic() - t
@@ -155,7 +156,7 @@ def run_auto(data: str | Path, budget: str | float, out: str | Path, *,
         from satseg.search.objective import open_search_data
 
         t = timed("tune")
-        best = best_trial_config(state["store"], state["study"])
+        best = best_trial_config(state["store"], state["study"], _final_trial(state))
         pp = tune_run(out, open_search_data(state["data"], exclude_ids), best.val_ids)
         stages["tune"]["seconds"] += time.monotonic() - t
         done("tune", **pp)
@@ -166,6 +167,27 @@ def run_auto(data: str | Path, budget: str | float, out: str | Path, *,
     stages["report"]["seconds"] += time.monotonic() - t
     done("report")
     return report
+
+
+def _final_trial(state: dict[str, Any]) -> int | None:
+    """The trial the final fit trains: None (the best finished one) when the search finished
+    any; else the first trial that ran (stopped by the budget before its first epoch ended), so
+    a budget that allowed no finished trial still yields a model, with a note in the report."""
+    from satseg.search.store import StudyStore
+
+    store = StudyStore(state["store"])
+    if store.best_trial(state["study"]) is not None:
+        return None
+    rows = [r for r in store.trial_rows(state["study"]) if r["status"] != "fail"]
+    if not rows:
+        raise ConfigError("the search finished no trial and started none that could be trained "
+                          "again; give a larger --budget")
+    note = (f"no trial finished within the search budget; the final fit trains trial "
+            f"{rows[0]['trial_id']}'s configuration untested (give a larger --budget)")
+    if state.get("note") != note:
+        log.warning(note)
+        state["note"] = note
+    return int(rows[0]["trial_id"])
 
 
 def _check_data(data: str | Path, exclude_ids: Sequence[str]) -> str:
@@ -200,7 +222,9 @@ def _search(state: dict[str, Any], plan: AutoPlan, out: Path, space: Any, parall
     s = SearchSettings(study=state["study"], store=state["store"], space=space,
                        data=state["data"], exclude_ids=tuple(state["exclude_ids"]),
                        n_trials=100000, parallelism=parallelism, seed=seed, fidelity=fidelity,
-                       budget=left, resume=bool(spent), runs_dir=str(out / "search" / "runs"))
+                       # a margin: stopped trials still validate their best epoch
+                       budget=left - min(30.0, 0.1 * left), resume=bool(spent),
+                       runs_dir=str(out / "search" / "runs"))
     res = run_search(s, progress=progress)
     return {"state": res.state, "n_ok": res.n_ok, "n_failed": res.n_failed,
             "best_trial": None if res.best is None else res.best["trial_id"],

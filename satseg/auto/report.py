@@ -33,7 +33,7 @@ def write_report(out: Path, state: dict[str, Any]) -> dict[str, Any]:
         "tuned_per_class": tune.get("tuned_jaccard", {}),
         "thresholds": tune.get("thresholds", {}), "min_area": tune.get("min_area", {}),
         "epochs": final.get("epochs"), "val_ids": tune.get("val_ids", jac.get("val_ids", [])),
-        "seconds": seconds, "config": config_text,
+        "seconds": seconds, "config": config_text, "note": state.get("note"),
     }
     atomic_write_json(out / "report.json", report)
     lines = [f"# satseg auto: {out.name}", "",
@@ -43,6 +43,7 @@ def write_report(out: Path, state: dict[str, Any]) -> dict[str, Any]:
              f"Search: {report['search'].get('n_ok', 0)} trial(s) finished, best trial "
              f"{report['trial_id']} (validation Jaccard {_fmt(report['trial_objective'])}); "
              f"final fit {report['epochs']} epoch(s).", "",
+             *([f"Note: {state['note']}", ""] if state.get("note") else []),
              f"Validation images: {', '.join(report['val_ids'])}", "",
              "| class | validation Jaccard | after post-processing | threshold | min area |",
              "|---|---|---|---|---|"]
