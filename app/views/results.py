@@ -45,7 +45,12 @@ def run_dir_of(info: dict) -> Path | None:
         return Path(art)
     for key in RUN_KEYS:
         if art.get(key):
-            p = Path(art[key])
+            url = str(art[key])
+            if "://" in url:  # a search's --runs-dir URL (object store): a cached local copy
+                from satseg.search.artifacts import materialise
+
+                return materialise(url.rsplit("/", 1)[0] if url.endswith(".keras") else url)
+            p = Path(url)
             return p.parent if p.suffix == ".keras" else p
     return None
 
