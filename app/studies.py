@@ -22,6 +22,7 @@ META_COLUMNS = {
     "trial_id", "study", "status", "objective", "duration", "error", "started", "finished",
     "created", "updated", "worker", "retries", "tid", "loss", "best", "artifacts", "history",
     "per_class", "space_version", "space", "seed", "class", "classes",
+    "rung", "budget",  # multi-fidelity bookkeeping (satseg.search.asha), not parameters
 }
 
 
