@@ -174,8 +174,15 @@ def predict_to_files(
             transform=transform, descriptions=names,
         )  # fmt: skip
 
+    exclusive = getattr(run, "mode", None) == "softmax"
+
     def sink(y0: int, rows: np.ndarray) -> None:
-        masks[y0 : y0 + len(rows)] = threshold_rows(rows, pp)
+        m = threshold_rows(rows, pp)
+        if exclusive:  # softmax run: one class per pixel, also where blended scores tie
+            from satseg.data.exclusive import argmax_masks
+
+            m &= argmax_masks(rows)
+        masks[y0 : y0 + len(rows)] = m
         if writer is not None:
             writer.write_rows(y0, rows)
 

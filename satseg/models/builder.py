@@ -5,7 +5,8 @@ max-pool. Bottleneck (level ``depth``): a block, optionally followed by pyramid 
 Decoder: for level i from depth-1 to 0, upsample (2x2 stride-2 transposed conv, or bilinear
 resize + 3x3 conv), concatenate the encoder's level-i output, block, dropout. Output: centre crop
 by ``crop_margin`` (the border was context only; 112 -> 80 px in the DSTL 3rd place), a 1x1 conv
-with one sigmoid per class, in float32.
+with one sigmoid per class (overlapping classes) or one softmax over the classes (exclusive
+classes, ``output_activation="softmax"``), in float32.
 """
 
 from __future__ import annotations
@@ -88,8 +89,18 @@ def _dropout(rate: float, x: Any, name: str) -> Any:
     return layers.Dropout(rate, name=name)(x) if rate > 0 else x
 
 
-def build_model(cfg: ModelConfig | dict[str, Any], name: str = "satseg_unet") -> keras.Model:
-    """Keras U-Net for ``cfg``: ``(None, S, S, bands) -> (None, S-2m, S-2m, classes)`` sigmoid.
+OUTPUT_ACTIVATIONS = ("sigmoid", "softmax")
+
+
+def build_model(
+    cfg: ModelConfig | dict[str, Any],
+    name: str = "satseg_unet",
+    output_activation: str = "sigmoid",
+) -> keras.Model:
+    """Keras U-Net for ``cfg``: ``(None, S, S, bands) -> (None, S-2m, S-2m, classes)``.
+
+    ``output_activation``: ``sigmoid`` (one per class, classes may overlap) or ``softmax`` (one
+    over the classes: every pixel has exactly one class).
 
     ``cfg`` may be a ModelConfig or a flat dict (validated through ``ModelConfig.from_dict``).
     The model is not compiled; the model's ``satseg_config`` attribute is not saved, the layer
@@ -99,6 +110,10 @@ def build_model(cfg: ModelConfig | dict[str, Any], name: str = "satseg_unet") ->
         cfg = ModelConfig.from_dict(cfg)
     if not isinstance(cfg, ModelConfig):
         raise ConfigError(f"build_model needs a ModelConfig or a dict, got {type(cfg).__name__}")
+    if output_activation not in OUTPUT_ACTIVATIONS:
+        raise ConfigError(
+            f"output_activation {output_activation!r}: choose one of {list(OUTPUT_ACTIVATIONS)}"
+        )
     rates = cfg.dropout_rates
     inputs = keras.Input((cfg.input_size, cfg.input_size, cfg.bands), name="image")
     x = inputs
@@ -131,7 +146,7 @@ def build_model(cfg: ModelConfig | dict[str, Any], name: str = "satseg_unet") ->
     outputs = layers.Conv2D(
         cfg.classes,
         1,
-        activation="sigmoid",
+        activation=output_activation,
         dtype="float32",
         kernel_initializer="glorot_uniform",
         name="probs",

@@ -1,4 +1,5 @@
-"""Segmentation losses for overlapping classes (one sigmoid per class).
+"""Segmentation losses: for overlapping classes (one sigmoid per class) and for exclusive classes
+(one softmax over the classes: ``cce``, ``cce_jaccard``).
 
 # ---------------------------------------------------------------------------------------------
 # IGNORE CONTRACT (agreed with satseg/data, the input pipeline)
@@ -20,6 +21,11 @@ combined with per-class weights w_c (default 1): ``sum_c w_c L_c / sum_c w_c``.
 - ``dice``: 1 - D, D = (2 sum y p + eps) / (sum y + sum p + eps) (Milletari et al. 2016, V-Net).
 - ``focal``: -alpha_t (1 - p_t)^gamma log p_t (Lin et al. 2017, arXiv:1708.02002),
   alpha_t = alpha for positives and 1 - alpha for negatives; alpha=None disables it.
+- ``cce``: categorical cross-entropy -sum_c y_c log p_c for softmax outputs (exclusive classes),
+  mean over the pixels that are valid in every channel; with class weights
+  K * sum_c w_c CCE_c / sum_c w_c (CCE_c: the class-c term), which is the plain CCE for w = 1.
+- ``cce_jaccard``: CCE - log(J), J the class-weighted mean soft Jaccard of the softmax
+  probabilities (the softmax form of ``bce_jaccard``).
 """
 
 from __future__ import annotations
@@ -186,12 +192,63 @@ class FocalLoss(SegmentationLoss):
         return config
 
 
+def _prepare_exclusive(y_true: Any, y_pred: Any) -> tuple[Any, Any, Any]:
+    """Like ``_prepare`` for one-hot targets: a pixel counts only where every channel is >= 0."""
+    y_pred = ops.cast(y_pred, "float32")
+    y_true = ops.cast(y_true, "float32")
+    pixel = ops.cast(ops.greater_equal(ops.min(y_true, axis=-1, keepdims=True), 0.0), "float32")
+    valid = ops.broadcast_to(pixel, ops.shape(y_true))
+    return y_true * valid, y_pred, valid
+
+
+class _ExclusiveLoss(SegmentationLoss):
+    def _cce_per_class(self, y: Any, p: Any, valid: Any) -> Any:
+        axes = _reduce_axes(y)
+        term = -y * ops.log(ops.clip(p, _CLIP, 1.0)) * valid
+        n_pixels = ops.maximum(ops.sum(valid[..., 0]), 1.0)
+        return ops.sum(term, axis=axes) / n_pixels
+
+    def _cce(self, y: Any, p: Any, valid: Any) -> Any:
+        per_class = self._cce_per_class(y, p, valid)
+        return ops.cast(ops.shape(per_class)[-1], "float32") * self._wmean(per_class)
+
+
+@keras.saving.register_keras_serializable(package="satseg")
+class CCELoss(_ExclusiveLoss):
+    """Categorical cross-entropy over pixels valid in every channel (softmax outputs)."""
+
+    name_default = "cce"
+
+    def call(self, y_true: Any, y_pred: Any) -> Any:
+        y, p, valid = _prepare_exclusive(y_true, y_pred)
+        return self._cce(y, p, valid)
+
+
+@keras.saving.register_keras_serializable(package="satseg")
+class CCEJaccardLoss(_ExclusiveLoss):
+    """Categorical cross-entropy minus log soft Jaccard (softmax outputs)."""
+
+    name_default = "cce_jaccard"
+
+    def call(self, y_true: Any, y_pred: Any) -> Any:
+        y, p, valid = _prepare_exclusive(y_true, y_pred)
+        jac = self._wmean(self._jaccard_per_class(y, p, valid))
+        return self._cce(y, p, valid) - ops.log(jac)
+
+
+#: Losses for softmax outputs only (exclusive classes).
+EXCLUSIVE_LOSSES = ("cce", "cce_jaccard")
+#: The softmax counterpart of a sigmoid loss name (training.mode softmax maps these).
+SOFTMAX_EQUIVALENT = {"bce": "cce", "bce_jaccard": "cce_jaccard"}
+
 LOSSES: dict[str, type[SegmentationLoss]] = {
     "bce": BCELoss,
     "bce_jaccard": BCEJaccardLoss,
     "soft_jaccard": SoftJaccardLoss,
     "dice": DiceLoss,
     "focal": FocalLoss,
+    "cce": CCELoss,
+    "cce_jaccard": CCEJaccardLoss,
 }
 
 

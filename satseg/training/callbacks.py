@@ -42,6 +42,7 @@ class RunCallback(keras.callbacks.Callback):
         unit: str | None,
         state: dict[str, Any],
         stop_flag: Any = None,
+        exclusive: bool = False,
         user_callbacks: Sequence[Callable[[int, dict[str, Any]], Any]] = (),
         progress: bool = False,
         deadline: float | None = None,
@@ -56,6 +57,7 @@ class RunCallback(keras.callbacks.Callback):
         self.unit = unit
         self.state = state  # epoch, best, best_epoch, bad_epochs, plateau_lr, history
         self.stop_flag = stop_flag
+        self.exclusive = exclusive  # softmax run: validate on exclusive scores (arg-max)
         self.user_callbacks = list(user_callbacks)
         self.progress = progress
         self.deadline = deadline
@@ -67,6 +69,7 @@ class RunCallback(keras.callbacks.Callback):
         self._epoch_t0 = 0.0
         self._epoch_times: list[float] = []
         self._cur_epoch = 0
+        self._steps = 0  # batches done in the current epoch
         self._predict: Any = None
         self._lr = float(params.learning_rate)
 
@@ -74,13 +77,20 @@ class RunCallback(keras.callbacks.Callback):
     def _flag_set(self) -> bool:
         return self.stop_flag is not None and bool(self.stop_flag.is_set())
 
+    def _time_progress(self) -> float | None:
+        if self.deadline is None:
+            return None
+        total = self.deadline - self._t_start
+        return (time.monotonic() - self._t_start) / total if total > 0 else 1.0
+
     def _progress(self, t_epochs: float) -> float:
+        """Schedule progress in [0, 1]: ``cosine_time`` follows the wall clock alone (it reaches
+        its floor exactly at the deadline); the others the larger of epochs and clock."""
         p = t_epochs / self.p.epochs
-        if self.deadline is not None:
-            total = self.deadline - self._t_start
-            if total > 0:
-                p = max(p, (time.monotonic() - self._t_start) / total)
-        return min(p, 1.0)
+        tp = self._time_progress()
+        if tp is not None:
+            p = tp if self.p.schedule == "cosine_time" else max(p, tp)
+        return min(max(p, 0.0), 1.0)
 
     def _set_lr(self, epoch: int, step: int) -> None:
         t = epoch + step / self.p.steps_per_epoch
@@ -91,9 +101,16 @@ class RunCallback(keras.callbacks.Callback):
         self._lr = lr
 
     # ---------------------------------------------------------------- keras hooks
+    def on_train_begin(self, logs: dict | None = None) -> None:
+        if self._flag_set():  # set while the model was built: no batch at all
+            self.model.stop_training = True
+            self._mid_epoch_stop = True
+            self.stop_reason = "stop_flag"
+
     def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
         self._epoch_t0 = time.monotonic()
         self._cur_epoch = epoch
+        self._steps = 0
         self._mid_epoch_stop = False
         self._set_lr(epoch, 0)
         if self.progress:
@@ -119,10 +136,15 @@ class RunCallback(keras.callbacks.Callback):
                     loss=f"{float(logs['loss']):.4f}", lr=f"{self._lr:.2e}", refresh=False
                 )
             self._bar.update(1)
+        self._steps = batch + 1
         if self._flag_set():
             self.model.stop_training = True
             self._mid_epoch_stop = batch + 1 < self.p.steps_per_epoch
             self.stop_reason = "stop_flag"
+        elif self.deadline is not None and time.monotonic() >= self.deadline:
+            # out of time inside an epoch: end it here; the short epoch is validated and kept
+            self.model.stop_training = True
+            self.stop_reason = self.stop_reason or "time_limit"
 
     def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
         logs = logs if logs is not None else {}
@@ -153,7 +175,13 @@ class RunCallback(keras.callbacks.Callback):
 
         t0 = time.monotonic()
         if self._predict is None:
-            self._predict = predict_fn(self.model)
+            fn = predict_fn(self.model)
+            if self.exclusive:
+                from satseg.data.exclusive import exclusive_scores
+
+                self._predict = lambda x: exclusive_scores(fn(x))
+            else:
+                self._predict = fn
         counts = validation_counts(
             self._predict,
             self.val,
@@ -167,6 +195,8 @@ class RunCallback(keras.callbacks.Callback):
             row["unit"] = self.unit
         row.update({k: float(v) for k, v in logs.items() if isinstance(v, (int, float, np.number))})
         row["lr"] = float(self._lr)
+        if self._steps < self.p.steps_per_epoch:
+            row["steps"] = int(self._steps)  # a short last epoch (time limit)
         mean = report.mean if not math.isnan(report.mean) else 0.0
         row["val_jaccard"] = float(mean)
         for name, j in report.per_class.items():
@@ -212,7 +242,9 @@ class RunCallback(keras.callbacks.Callback):
         if self.p.early_stopping_patience and st["bad_epochs"] >= self.p.early_stopping_patience:
             self.model.stop_training = True
             self.stop_reason = self.stop_reason or "early_stopping"
-        if self.deadline is not None and self._epoch_times:
+        if self.deadline is not None and self._epoch_times and self.p.schedule != "cosine_time":
+            # cosine_time decays to the deadline: train to it (a short last epoch), else stop
+            # when the next whole epoch would not fit
             if time.monotonic() + float(np.mean(self._epoch_times)) > self.deadline:
                 self.model.stop_training = True
                 self.stop_reason = self.stop_reason or "time_limit"

@@ -9,7 +9,7 @@ The file has four sections; every key is optional (defaults below), unknown keys
       depth: 4
       base_filters: 16
     training:   # see TrainingParams
-      mode: multiclass          # multiclass (one network, one sigmoid per class) | one_vs_all
+      mode: auto                # auto | softmax | multiclass | one_vs_all (see TrainingParams)
       epochs: 5
       ...
     data:       # see DataParams
@@ -36,18 +36,21 @@ from satseg.data.augment import AugmentConfig
 from satseg.errors import ConfigError
 from satseg.io.yamlfile import as_number
 
-MODES = ("multiclass", "one_vs_all")
+#: auto: softmax when every labelled pixel has exactly one class (colour/code masks), else
+#: multiclass; softmax: one softmax over the classes; multiclass: one sigmoid per class (classes
+#: may overlap: DSTL, GeoJSON); one_vs_all: one single-class network per class.
+MODES = ("auto", "softmax", "multiclass", "one_vs_all")
 OPTIMIZERS = ("adam", "nadam", "rmsprop", "sgd")
-SCHEDULES = ("constant", "cosine", "exponential", "step", "plateau")
+SCHEDULES = ("constant", "cosine", "cosine_time", "exponential", "step", "plateau")
 SPLIT_BY = ("group", "image")
-LOSS_NAMES = ("bce", "bce_jaccard", "soft_jaccard", "dice", "focal")
+LOSS_NAMES = ("bce", "bce_jaccard", "soft_jaccard", "dice", "focal", "cce", "cce_jaccard")
 
 
 @dataclass(frozen=True, kw_only=True)
 class TrainingParams:
     """The ``training`` section."""
 
-    mode: str = "multiclass"
+    mode: str = "auto"
     epochs: int = 5
     steps_per_epoch: int = 100
     batch_size: int = 12
@@ -81,6 +84,7 @@ class DataParams:
     val_ids: tuple[str, ...] | None = None
     val_crop_size: int | None = None  # None = validate on whole images
     val_crops_per_image: int = 4
+    cache_dir: str | None = None  # prepared-data cache (satseg.data.cache); None = no cache
 
 
 _RANGES: dict[str, tuple[float, float]] = {
@@ -154,6 +158,10 @@ def _check_value(section: str, name: str, value: Any, default: Any) -> Any:
         if name != "indices" and not value:
             raise _fail(section, name, value, "must not be empty (use null for the default)")
         return tuple(value)
+    if name == "cache_dir":
+        if not isinstance(value, (str, Path)) or not str(value):
+            raise _fail(section, name, value, "must be a folder path (or null for no cache)")
+        return str(value)
     if name == "class_weights":
         if isinstance(value, (list, tuple)):
             value = [as_number(v) for v in value]

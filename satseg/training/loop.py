@@ -1,11 +1,17 @@
-"""``train``: the training loop of satseg (multiclass or one-vs-all), with resume and stop flag.
+"""``train``: the training loop of satseg (softmax, multiclass or one-vs-all), with resume and stop
+flag.
 
-The steps: check the config and data (``prepare_data``), write ``config.yaml`` and ``meta.json``,
-then for each *unit* (the one multiclass network, or one network per class) build the model, feed
+The steps: check the config and data (``prepare_data``), resolve ``training.mode: auto`` from the
+labels (softmax when every labelled pixel has exactly one class, else multiclass), write
+``config.yaml`` (with the resolved mode) and ``meta.json``, then for each *unit* (the one
+softmax/multiclass network, or one network per class) build the model, feed
 it the patch stream (``satseg.data.PatchStream``) and validate every epoch with exact Jaccard on
 the validation images (``RunCallback``). The best model by validation Jaccard is kept; the last
 epoch is checkpointed for ``resume``. At the end the best model(s) are validated once more on the
 whole validation images and ``jaccard.json`` is written.
+
+A stop flag is checked between the preparation stages and for every image loaded, so a stop takes
+effect within seconds also before the first training batch.
 """
 
 from __future__ import annotations
@@ -78,6 +84,54 @@ def _split_callbacks(callbacks: Sequence[Any]) -> tuple[list[Any], list[Callable
     return keras_cbs, plain
 
 
+class _Stopped(Exception):
+    """Raised between preparation stages when the stop flag is set."""
+
+
+def check_stop(stop_flag: Any, stage: str) -> None:
+    """Raise ``_Stopped`` when ``stop_flag`` (anything with ``is_set()``) is set."""
+    if stop_flag is not None and bool(stop_flag.is_set()):
+        raise _Stopped(stage)
+
+
+def resolve_training_mode(cfg: TrainConfig, prep: Prepared) -> TrainConfig:
+    """``cfg`` with ``training.mode`` resolved (``auto`` -> softmax/multiclass from the targets);
+    ConfigError for a softmax run of fewer than two classes or a loss that does not fit the mode."""
+    from satseg.data.exclusive import resolve_mode, targets_are_exclusive
+
+    mode = cfg.training.mode
+    if mode == "auto":
+        mode = resolve_mode(mode, targets_are_exclusive(im.target for im in prep.train + prep.val))
+        log.info("training.mode auto -> %s", mode)
+    if mode == "softmax" and len(prep.classes) < 2:
+        raise ConfigError(
+            f"config field 'training.mode' = softmax needs at least 2 classes, the run has "
+            f"{[c.name for c in prep.classes]}; use mode multiclass"
+        )
+    if mode != "softmax" and cfg.training.loss in ("cce", "cce_jaccard"):
+        raise ConfigError(
+            f"config field 'training.loss' = {cfg.training.loss} is for softmax outputs "
+            f"(exclusive classes) but the run's mode is {mode}; use bce_jaccard, or mode softmax"
+        )
+    return cfg if mode == cfg.training.mode else cfg.updated({"training.mode": mode})
+
+
+def _check_resumable(saved: TrainConfig, new: TrainConfig, run_dir: Path) -> None:
+    """ConfigError unless ``new`` continues ``saved`` (same model, classes, indices)."""
+    same = (
+        saved.model == new.model
+        and saved.data.classes == new.data.classes
+        and saved.data.indices == new.data.indices
+        and new.training.mode in ("auto", saved.training.mode)
+    )
+    if not same:
+        raise ConfigError(
+            f"cannot resume {run_dir} with another model, classes, indices or mode than it was "
+            "trained with; change only training settings (epochs, time limit, ...) or start a "
+            "new run"
+        )
+
+
 def _meta(cfg: TrainConfig, prep: Prepared, mcfg: Any) -> dict[str, Any]:
     from satseg import __version__
 
@@ -135,8 +189,11 @@ def train(
             epoch (``logs``: the history row); a callable returning True stops after that epoch.
         stop_flag: any object with ``is_set()`` (threading.Event, ...), checked every batch; the
             run stops cleanly, keeping its last full-epoch checkpoint.
-        resume: continue an interrupted run in ``out_dir`` from its checkpoints, with its saved
-            config and split.
+        resume: continue the run in ``out_dir`` from its last checkpoint (weights, optimiser
+            state, epoch counter, history), with its split. With ``config`` None the saved
+            config is used (an interrupted run goes on); with a config (same model and data,
+            e.g. more ``training.epochs`` or another time limit) training continues up to that
+            config's epochs in total: a finished run gets more budget.
         val_ids: validation image ids (overrides ``data.val_ids`` and the automatic split).
     """
     from satseg._tensorflow import require_tensorflow
@@ -151,6 +208,10 @@ def train(
                 "start a new run without --resume"
             )
         cfg = TrainConfig.from_yaml(run_dir / "config.yaml")
+        if config is not None:
+            new = _as_config(config)
+            _check_resumable(cfg, new, run_dir)
+            cfg = new.updated({"training.mode": cfg.training.mode})
         val_ids = json.loads((run_dir / META).read_text())["val_ids"]
     else:
         cfg = _as_config(config)
@@ -159,13 +220,20 @@ def train(
                 f"{run_dir} already holds a run; use --resume to continue it or another --out"
             )
     keras_cbs, plain_cbs = _split_callbacks(callbacks)
-    ds = open_data(data)
-    prep = prepare_data(cfg, ds, val_ids=val_ids, progress=progress)
+    try:
+        check_stop(stop_flag, "start")
+        ds = open_data(data)
+        prep = prepare_data(cfg, ds, val_ids=val_ids, progress=progress, stop_flag=stop_flag)
+        check_stop(stop_flag, "data prepared")
+    except _Stopped as exc:
+        log.info("stopped by stop flag (%s) before training", exc)
+        return _stopped_result(run_dir, t0)
+    cfg = resolve_training_mode(cfg, prep)
     n_classes = len(prep.classes)
     units: list[tuple[str | None, int | None]] = (
-        [(None, None)]
-        if cfg.training.mode == "multiclass"
-        else [(c.name, k) for k, c in enumerate(prep.classes)]
+        [(c.name, k) for k, c in enumerate(prep.classes)]
+        if cfg.training.mode == "one_vs_all"
+        else [(None, None)]
     )
     mcfg = cfg.model_config(len(prep.channel_names), n_classes if units[0][1] is None else 1)
     cw = cfg.training.class_weights
@@ -178,8 +246,8 @@ def train(
         run_dir.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise OutputError(f"cannot create run folder {run_dir}: {exc}") from exc
+    atomic_write_text(run_dir / "config.yaml", cfg.to_yaml())
     if not resume:
-        atomic_write_text(run_dir / "config.yaml", cfg.to_yaml())
         atomic_write_json(run_dir / META, _meta(cfg, prep, mcfg))
 
     from satseg.training.unit import train_unit
@@ -205,6 +273,7 @@ def train(
             unit=unit,
             class_index=class_index,
             resume=resume,
+            extend=resume and config is not None,
             stop_flag=stop_flag,
             keras_callbacks=keras_cbs,
             user_callbacks=plain_cbs,
@@ -232,6 +301,28 @@ def train(
     )
 
 
+def _stopped_result(run_dir: Path, t0: float) -> TrainResult:
+    """What a run stopped before its first batch returns (its earlier history on a resume)."""
+    history: list[dict[str, Any]] = []
+    if (run_dir / "history.json").is_file():
+        history = json.loads((run_dir / "history.json").read_text())
+    per_class: dict[str, float] = {}
+    mean = float("nan")
+    if (run_dir / "jaccard.json").is_file():
+        rep = json.loads((run_dir / "jaccard.json").read_text())
+        per_class = {k: float("nan") if v is None else v for k, v in rep["per_class"].items()}
+        mean = float("nan") if rep.get("mean") is None else float(rep["mean"])
+    return TrainResult(
+        val_jaccard=mean,
+        per_class=per_class,
+        history=history,
+        run_dir=run_dir,
+        epochs=max((int(r["epoch"]) for r in history), default=0),
+        stopped="stop_flag",
+        duration_s=time.monotonic() - t0,
+    )
+
+
 def _final_report(
     cfg: TrainConfig,
     prep: Prepared,
@@ -244,7 +335,7 @@ def _final_report(
     from satseg.training.validate import val_items, validation_counts
 
     names = [c.name for c in prep.classes]
-    if cfg.training.mode == "multiclass":
+    if cfg.training.mode != "one_vs_all":
         paths = [run_dir / "model.keras"]
     else:
         paths = [run_dir / "models" / f"{class_slug(n)}.keras" for n in names]
@@ -255,11 +346,15 @@ def _final_report(
     items = val_items(prep.val, None, 1, cfg.training.seed)
 
     fns = [predict_fn(m) for m in models]
+    softmax = cfg.training.mode == "softmax"
 
     def predict(x: Any) -> Any:
         import numpy as np
 
-        return np.concatenate([f(x) for f in fns], axis=-1)
+        from satseg.data.exclusive import exclusive_scores
+
+        p = np.concatenate([f(x) for f in fns], axis=-1)
+        return exclusive_scores(p) if softmax else p
 
     counts = validation_counts(
         predict, items, mcfg.input_size, mcfg.output_size, threshold=cfg.training.threshold

@@ -77,8 +77,15 @@ def prepare_data(
     *,
     val_ids: Sequence[str] | None = None,
     progress: bool = False,
+    stop_flag: Any = None,
 ) -> Prepared:
-    """Load, split, check and normalise (see the module docstring)."""
+    """Load, split, check and normalise (see the module docstring).
+
+    ``stop_flag`` (anything with ``is_set()``) is checked before each image is loaded; when set,
+    ``satseg.training.loop._Stopped`` is raised (``train`` returns a stopped result).
+    """
+    from satseg.training.loop import check_stop
+
     class_idx = select_classes(ds, cfg.data.classes)
     classes = tuple(ds.classes[i] for i in class_idx)
     ids = ds.labelled_ids()
@@ -92,7 +99,10 @@ def prepare_data(
         from tqdm.auto import tqdm
 
         it = tqdm(ids, desc="loading images", unit="image")
-    images = {i: load_image_arrays(ds, i, class_idx, cfg.data.indices) for i in it}
+    images = {}
+    for i in it:
+        check_stop(stop_flag, "loading images")
+        images[i] = load_image_arrays(ds, i, class_idx, cfg.data.indices)
     split = split_ids(
         {i: im.class_pixels() for i, im in images.items()},
         val_fraction=cfg.data.val_fraction,

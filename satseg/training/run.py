@@ -5,7 +5,7 @@ Layout (docs/ARCHITECTURE.md)::
     run_dir/config.yaml            the TrainConfig used
     run_dir/meta.json              satseg version, bands, indices, channel order, mean/std,
                                    classes (name, colour, code), sizes, margin, split ids, mode
-    run_dir/model.keras            multiclass: the best model (by validation Jaccard)
+    run_dir/model.keras            softmax/multiclass: the best model (by validation Jaccard)
     run_dir/models/<class>.keras   one_vs_all: one best model per class
     run_dir/history.csv|json       one row per epoch (and class for one_vs_all)
     run_dir/jaccard.json           per-class and mean validation Jaccard (JaccardReport.to_dict)
@@ -177,9 +177,13 @@ class RunModel:
         return normalise(stack_to_hwc(stack, self.channel_names), self.mean, self.std)
 
     def predict_patches(self, x: np.ndarray, batch_size: int = 16) -> np.ndarray:
-        """Probabilities ``(N, out, out, n_classes)`` float32 for inputs ``(N, in, in, C)``.
+        """Per-class scores ``(N, out, out, n_classes)`` float32 in [0, 1] for inputs
+        ``(N, in, in, C)``.
 
-        One-vs-all runs concatenate their per-class models in class order.
+        Multiclass: the sigmoid probabilities. One-vs-all runs concatenate their per-class models
+        in class order. Softmax runs give ``satseg.data.exclusive.exclusive_scores`` of the
+        softmax (a class against its strongest rival): ``>= 0.5`` exactly at the arg-max, so the
+        usual per-class thresholding gives mutually exclusive masks.
         """
         x = np.asarray(x, dtype=np.float32)
         expect = (self.input_size, self.input_size, len(self.channel_names))
@@ -202,7 +206,17 @@ class RunModel:
                     )
                 ]
             outs.append(np.concatenate(parts))
-        return np.concatenate(outs, axis=-1)
+        out = np.concatenate(outs, axis=-1)
+        if self.mode == "softmax" and len(out):
+            from satseg.data.exclusive import exclusive_scores
+
+            out = exclusive_scores(out)
+        return out
+
+    @property
+    def exclusive(self) -> bool:
+        """True for a softmax run: every pixel gets at most one class."""
+        return self.mode == "softmax"
 
     def __repr__(self) -> str:
         return (

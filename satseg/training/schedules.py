@@ -6,7 +6,12 @@ cosine schedule still reaches its floor when the time budget ends first:
 
 - constant: ``lr0``
 - cosine: ``min + (lr0 - min) (1 + cos(pi p)) / 2``, ``p`` = progress in [0, 1]
-  (Loshchilov & Hutter 2017, SGDR, without restarts)
+  (Loshchilov & Hutter 2017, SGDR, without restarts): the larger of epoch and clock progress
+- cosine_time: the same curve keyed to the wall clock alone when ``time_limit_minutes`` is set:
+  ``p`` = time since training began / time until the limit, so the rate reaches
+  ``min_learning_rate`` exactly at the limit whatever the number of epochs (training runs to the
+  limit, the last epoch cut short); without a time limit it is ``cosine``. A resumed run starts
+  a new cosine over its new time limit (a warm restart).
 - exponential: ``lr0 * decay_rate ** (t / decay_epochs)``
 - step: ``lr0 * decay_rate ** floor(t / decay_epochs)``
 - plateau: ``lr0`` times ``plateau_factor`` for every ``plateau_patience`` epochs without a better
@@ -42,7 +47,7 @@ def scheduled_lr(p: TrainingParams, progress: float, t_epochs: float, plateau_lr
     lr0, floor = p.learning_rate, min(p.min_learning_rate, p.learning_rate)
     if p.schedule == "constant":
         lr = lr0
-    elif p.schedule == "cosine":
+    elif p.schedule in ("cosine", "cosine_time"):
         q = min(max(progress, 0.0), 1.0)
         lr = floor + (lr0 - floor) * 0.5 * (1.0 + math.cos(math.pi * q))
     elif p.schedule == "exponential":

@@ -28,6 +28,15 @@ def _fresh_state(cfg: TrainConfig) -> dict[str, Any]:
     }
 
 
+def loss_name(cfg: TrainConfig) -> str:
+    """The loss a unit trains with: in softmax mode a sigmoid loss name maps to its softmax form
+    (bce -> cce, bce_jaccard -> cce_jaccard); Jaccard, Dice and focal apply as they are."""
+    from satseg.models.losses import SOFTMAX_EQUIVALENT
+
+    name = cfg.training.loss
+    return SOFTMAX_EQUIVALENT.get(name, name) if cfg.training.mode == "softmax" else name
+
+
 def build_compiled(cfg: TrainConfig, mcfg: Any, class_index: int | None) -> Any:
     """A fresh compiled model for one unit."""
     from satseg.models import build_model, get_loss
@@ -36,8 +45,9 @@ def build_compiled(cfg: TrainConfig, mcfg: Any, class_index: int | None) -> Any:
     cw = cfg.training.class_weights
     if cw is not None and class_index is not None:
         cw = None  # one class per network: weights do not apply
-    model = build_model(mcfg)
-    model.compile(optimizer=make_optimizer(cfg.training), loss=get_loss(cfg.training.loss, cw))
+    act = "softmax" if cfg.training.mode == "softmax" else "sigmoid"
+    model = build_model(mcfg, output_activation=act)
+    model.compile(optimizer=make_optimizer(cfg.training), loss=get_loss(loss_name(cfg), cw))
     return model
 
 
@@ -51,13 +61,18 @@ def train_unit(
     class_index: int | None,
     resume: bool,
     stop_flag: Any,
+    extend: bool = False,
     keras_callbacks: Sequence[Any],
     user_callbacks: Sequence[Callable],
     progress: bool,
     deadline: float | None,
     on_history: Callable[[list[dict[str, Any]]], None],
 ) -> tuple[list[dict[str, Any]], str | None]:
-    """Train one unit; returns its history rows and why it stopped early (or None)."""
+    """Train one unit; returns its history rows and why it stopped early (or None).
+
+    ``extend`` (a resume with a new config): a unit that finished (planned epochs, early stop,
+    time limit) goes on from its checkpoint up to ``cfg.training.epochs``.
+    """
     from satseg.data.pipeline import PatchStream
     from satseg.data.sampling import PatchSampler
     from satseg.training.callbacks import RunCallback
@@ -77,14 +92,17 @@ def train_unit(
     model = None
     if resume and state_path.is_file():
         state = json.loads(state_path.read_text())
-        if state.get("done"):
+        if state.get("done") and (not extend or state["epoch"] >= p.epochs):
             log.info("%s: already trained (%d epochs)", unit or "model", state["epoch"])
             return state["history"], state.get("stopped")
+        state["done"], state["stopped"] = False, None  # more budget: go on from the checkpoint
         if (ckpt_dir / "last.keras").is_file():
             model = load_keras_model(ckpt_dir / "last.keras", compile=True)
             log.info("%s: resuming after epoch %d", unit or "model", state["epoch"])
         else:
             state = _fresh_state(cfg)
+    if stop_flag is not None and stop_flag.is_set():
+        return state["history"], "stop_flag"
     if model is None:
         import keras
 
@@ -107,6 +125,8 @@ def train_unit(
     val = val_items(
         prep.val, cfg.data.val_crop_size, cfg.data.val_crops_per_image, p.seed, class_index
     )
+    if stop_flag is not None and stop_flag.is_set():
+        return state["history"], "stop_flag"
     cb = RunCallback(
         params=p,
         class_names=names,
@@ -118,6 +138,7 @@ def train_unit(
         unit=unit,
         state=state,
         stop_flag=stop_flag,
+        exclusive=cfg.training.mode == "softmax",
         user_callbacks=user_callbacks,
         progress=progress,
         deadline=deadline,

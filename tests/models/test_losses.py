@@ -34,12 +34,20 @@ EXPECTED = {
 }
 
 
+# Softmax (exclusive classes): 3 pixels, 2 classes; the last pixel is ignored (-1 everywhere).
+YS = np.array([[1, 0], [0, 1], [-1, -1]], np.float32).reshape(1, 1, 3, 2)
+PS = np.array([[0.7, 0.3], [0.4, 0.6], [0.9, 0.1]], np.float32).reshape(1, 1, 3, 2)
+CCE = -(math.log(0.7) + math.log(0.6)) / 2
+JACS = [(0.7 + 1) / (1 + 1.1 - 0.7 + 1), (0.6 + 1) / (1 + 0.9 - 0.6 + 1)]
+SOFTMAX = {"cce": CCE, "cce_jaccard": CCE - math.log(sum(JACS) / 2)}
+
+
 def _value(loss, y, p) -> float:
     return float(keras.ops.convert_to_numpy(loss(y, p)))
 
 
 def test_registry() -> None:
-    assert list_losses() == sorted(EXPECTED) == sorted(LOSSES)
+    assert list_losses() == sorted([*EXPECTED, *SOFTMAX]) == sorted(LOSSES)
     with pytest.raises(ConfigError, match="choose one of"):
         get_loss("iou")
     with pytest.raises(ConfigError, match="bad parameters"):
@@ -109,3 +117,26 @@ def test_serialisation_round_trip(name: str) -> None:
     again = keras.losses.deserialize(keras.losses.serialize(loss))
     assert type(again) is type(loss) and again.get_config() == loss.get_config()
     assert _value(again, Y, P) == pytest.approx(_value(loss, Y, P))
+
+
+@pytest.mark.parametrize("name", sorted(SOFTMAX))
+def test_softmax_losses_by_hand_ignore_and_round_trip(name: str) -> None:
+    loss = get_loss(name)
+    assert _value(loss, YS, PS) == pytest.approx(SOFTMAX[name], rel=1e-5)
+    other = PS.copy()
+    other[0, 0, 2] = (0.2, 0.8)  # the ignored pixel's prediction does not matter
+    assert _value(loss, YS, other) == pytest.approx(SOFTMAX[name], rel=1e-5)
+    again = keras.losses.deserialize(keras.losses.serialize(get_loss(name, class_weights=[1, 2])))
+    assert type(again) is type(loss) and again.class_weights == [1.0, 2.0]
+    y = np.zeros((1, 2, 2, 2), np.float32)
+    y[..., 0] = 1
+    good = np.clip(y, 0.05, 0.95)
+    assert _value(loss, y, good) < _value(loss, y, 1 - good)
+
+
+def test_weighted_cce_is_k_times_the_weighted_mean_of_class_terms() -> None:
+    w = [1.0, 3.0]
+    terms = [-math.log(0.7) / 2, -math.log(0.6) / 2]  # class c's share of the pixel mean
+    expected = 2 * (w[0] * terms[0] + w[1] * terms[1]) / sum(w)
+    assert _value(get_loss("cce", class_weights=w), YS, PS) == pytest.approx(expected, rel=1e-5)
+    assert _value(get_loss("cce", class_weights=[2.0, 2.0]), YS, PS) == pytest.approx(CCE)

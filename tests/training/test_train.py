@@ -99,12 +99,12 @@ def test_stop_flag_after_epoch_one_then_resume(small_data, tmp_path):
     assert json.loads((run_dir / "checkpoints/state.json").read_text())["done"]
     load_run(run_dir)
 
-    # a flag set before the first batch ends stops inside epoch 1: nothing recorded, no model
+    # a flag set before training starts stops before anything is loaded or written
     flag2 = threading.Event()
     flag2.set()
     r = train(cfg, data=small_data, out_dir=tmp_path / "run2", progress=False, stop_flag=flag2)
     assert r.epochs == 0 and r.stopped == "stop_flag"
-    with pytest.raises(ModelError, match="lacks model"):
+    with pytest.raises(ModelError, match="not a satseg run folder"):
         load_run(tmp_path / "run2")
 
 
