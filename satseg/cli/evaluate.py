@@ -28,6 +28,13 @@ def register(parser: argparse.ArgumentParser) -> None:
                         help="a satseg.yaml kept outside the --data folder")
     parser.add_argument("--json", action="store_true", help="print the report as JSON")
     parser.add_argument("--per-image", action="store_true", help="also show each image's Jaccard")
+    dist = parser.add_mutually_exclusive_group()
+    dist.add_argument("--scheduler", metavar="ADDR",
+                      help="count on a dask cluster (tcp://host:8786); the masks are shipped, "
+                           "workers need the labelled data at the same path")
+    dist.add_argument("--parallel", type=int, metavar="N",
+                      help="count on N local single-threaded worker processes")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     parser.set_defaults(func=handle)
 
 
@@ -48,8 +55,21 @@ def read_index(pred: Path) -> dict[str, Any]:
     return index
 
 
-def evaluate_folder(pred: str | Path, data: str | Path, manifest: str | Path | None = None) -> Any:
-    """JaccardReport (with per-image reports) of a prediction folder against a data set."""
+def evaluate_folder(
+    pred: str | Path,
+    data: str | Path,
+    manifest: str | Path | None = None,
+    *,
+    client: Any = None,
+    progress: bool = False,
+    failed: dict[str, str] | None = None,
+) -> Any:
+    """JaccardReport (with per-image reports) of a prediction folder against a data set.
+
+    With a dask ``client`` the per-image counts are computed on its workers (the masks' bytes are
+    shipped; counts are integers, summed exactly); images whose counting failed twice are left
+    out of the report and listed in ``failed``.
+    """
     import numpy as np
 
     from satseg.errors import DataError, MissingFileError
@@ -69,6 +89,7 @@ def evaluate_folder(pred: str | Path, data: str | Path, manifest: str | Path | N
         )
     idx = [label_names.index(n) for n in names]
     per_image: dict[str, Any] = {}
+    masks: dict[str, Path] = {}
     for image_id, files in index["images"].items():
         if "mask" not in files:
             raise DataError(
@@ -79,6 +100,9 @@ def evaluate_folder(pred: str | Path, data: str | Path, manifest: str | Path | N
         path = pred / files["mask"]
         if not path.is_file():
             raise MissingFileError(f"prediction {path} listed in predictions.json is missing")
+        if client is not None:
+            masks[image_id] = path
+            continue
         mask = read_array(path)
         labels = ds.load_labels(image_id)
         true = labels.masks[idx]
@@ -87,6 +111,15 @@ def evaluate_folder(pred: str | Path, data: str | Path, manifest: str | Path | N
                 f"prediction {path} is {mask.shape}, labels of {image_id!r} are {true.shape}"
             )
         per_image[image_id] = confusion_counts(mask > 0, true, labels.ignore)
+    if client is not None and masks:
+        from satseg.inference.distributed import Source, count_scenes
+
+        source = Source(data=str(data), manifest=None if manifest is None else str(manifest))
+        per_image, errors = count_scenes(client, source, masks, idx, progress=progress)
+        if failed is not None:
+            failed.update(errors)
+        if not per_image:
+            raise DataError(f"no image of {pred} could be evaluated: {errors}")
     if not per_image:
         raise DataError(f"{pred}/predictions.json lists no images")
     total = np.sum(list(per_image.values()), axis=0)
@@ -94,7 +127,35 @@ def evaluate_folder(pred: str | Path, data: str | Path, manifest: str | Path | N
 
 
 def handle(args: argparse.Namespace) -> int:
-    report = evaluate_folder(args.pred, args.data, args.manifest)
+    import sys
+
+    from satseg.errors import ConfigError
+
+    failed: dict[str, str] = {}
+    if args.parallel is not None and args.parallel < 1:
+        raise ConfigError(f"--parallel must be >= 1, got {args.parallel}")
+    if args.scheduler or args.parallel:
+        from satseg.inference.distributed import close_client, start_client
+
+        read_index(Path(args.pred))  # a bad folder fails before a cluster starts
+        client, cluster = start_client(args.scheduler, args.parallel)
+        try:
+            report = evaluate_folder(args.pred, args.data, args.manifest, client=client,
+                                     progress=not args.no_progress, failed=failed)  # fmt: skip
+        finally:
+            close_client(client, cluster)
+    else:
+        report = evaluate_folder(args.pred, args.data, args.manifest)
+    code = _print(report, args)
+    if failed:
+        print(f"error: {len(failed)} image(s) could not be evaluated after one retry (left out "
+              f"of the report): {', '.join(sorted(failed))} (first error: "
+              f"{next(iter(failed.values()))})", file=sys.stderr)  # fmt: skip
+        return 1
+    return code
+
+
+def _print(report: Any, args: argparse.Namespace) -> int:
     if args.json:
         d = report.to_dict()
         if not args.per_image:

@@ -4,9 +4,12 @@ Every file is written under a temporary name in its destination folder (``.<name
 renamed into place only when complete, so an interrupted run never leaves a file that looks
 finished. :func:`ensure_output_dir` checks a folder can be written before any model work.
 
-GeoTIFFs are tiled (256 px), DEFLATE-compressed, one band per class with band-sequential
-interleave (docs STACK-NOTES: pixel interleave made GDAL rewrite every tile per band), and carry
-the input's CRS and affine transform. Polygons come from masks in pixel coordinates (corners of
+GeoTIFFs are Cloud-Optimized GeoTIFFs (GDAL's COG driver: 256 px internal tiles, DEFLATE,
+overviews down to one tile, tiles and overviews ordered for HTTP range reads), one band per class,
+with the input's CRS and affine transform. Rows are streamed into a plain tiled GeoTIFF (band
+interleave: docs STACK-NOTES, pixel interleave made GDAL rewrite every tile per band), which is
+then copied once into the COG layout; probability overviews average, mask overviews take the
+mode (a mask stays 0/1). Polygons come from masks in pixel coordinates (corners of
 pixels, holes kept), are repaired (``shapely.make_valid``), optionally simplified, filtered by area
 and mapped to the input's coordinates through its affine transform where it has one.
 """
@@ -83,10 +86,13 @@ class GeoTiffWriter:
         transform: Any = None,
         descriptions: Sequence[str] = (),
         nodata: float | None = None,
+        overview_resampling: str | None = None,
     ):
         self.path = Path(path)
         self.tmp = partial_name(self.path)
+        self.stream = self.path.with_name(f".{self.path.name}.stream.partial")
         self.height, self.width, self.count, self.dtype = height, width, count, np.dtype(dtype)
+        self.resampling = overview_resampling or ("average" if self.dtype.kind == "f" else "mode")
         self._buf = np.zeros((TILE, width, count), self.dtype)
         self._buf_y0, self._filled, self._next = 0, 0, 0
         self._profile = {
@@ -110,7 +116,7 @@ class GeoTiffWriter:
         try:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", NotGeoreferencedWarning)
-                self._ds = rasterio.open(self.tmp, "w", **self._profile)
+                self._ds = rasterio.open(self.stream, "w", **self._profile)
         except Exception as exc:  # rasterio raises RasterioIOError, CPLE_* ...
             raise OutputError(f"cannot create GeoTIFF {self.path}: {exc}") from None
         for i, d in enumerate(self.descriptions[: self.count]):
@@ -153,15 +159,36 @@ class GeoTiffWriter:
         try:
             if self._ds is not None:
                 self._ds.close()
-        finally:
             if ok:
+                self._to_cog()
                 os.replace(self.tmp, self.path)
-            else:
+        finally:
+            self.stream.unlink(missing_ok=True)
+            if not ok:
                 self.tmp.unlink(missing_ok=True)
                 if exc_type is None:
                     raise OutputError(
                         f"{self.path}: only {self._next} of {self.height} rows written"
                     )
+
+    def _to_cog(self) -> None:
+        """Copy the streamed GeoTIFF into the COG layout (tiles, then overviews)."""
+        import warnings
+
+        from rasterio.errors import NotGeoreferencedWarning
+        from rasterio.shutil import copy as rio_copy
+
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", NotGeoreferencedWarning)
+                rio_copy(
+                    self.stream, self.tmp, driver="COG", BLOCKSIZE=TILE, COMPRESS="DEFLATE",
+                    PREDICTOR="YES", OVERVIEW_RESAMPLING=self.resampling.upper(),
+                    BIGTIFF="IF_SAFER",
+                )  # fmt: skip
+        except Exception as exc:  # rasterio raises CPLE_* for disk full, bad options ...
+            self.tmp.unlink(missing_ok=True)
+            raise OutputError(f"cannot write Cloud-Optimized GeoTIFF {self.path}: {exc}") from None
 
 
 def write_geotiff(
@@ -172,14 +199,17 @@ def write_geotiff(
     transform: Any = None,
     descriptions: Sequence[str] = (),
     nodata: float | None = None,
+    overview_resampling: str | None = None,
 ) -> Path:
-    """Write an ``(H, W, bands)`` array as a tiled, compressed GeoTIFF (atomically)."""
+    """Write an ``(H, W, bands)`` array as a Cloud-Optimized GeoTIFF (atomically); overviews
+    average floats and take the mode of integers unless ``overview_resampling`` says otherwise."""
     arr = np.asarray(array_hwc)
     if arr.ndim == 2:
         arr = arr[..., None]
     with GeoTiffWriter(
         path, height=arr.shape[0], width=arr.shape[1], count=arr.shape[2], dtype=arr.dtype.name,
         crs=crs, transform=transform, descriptions=descriptions, nodata=nodata,
+        overview_resampling=overview_resampling,
     ) as w:  # fmt: skip
         w.write(arr)
     return Path(path)

@@ -130,6 +130,7 @@ def predict_to_files(
     progress: bool = False,
     dstl_grid: tuple[float, float] | None = None,
     submission: dict[str, dict[int, str]] | None = None,
+    rows_source: Any = None,
 ) -> dict[str, Path]:
     """Predict one image and write its outputs into ``out_dir``; returns ``{kind: path}``.
 
@@ -138,6 +139,8 @@ def predict_to_files(
     the image's DSTL WKTs (``dstl_grid`` = its ``(Xmax, Ymin)``) are added to ``submission``
     for :func:`satseg.inference.export.write_dstl_submission`. ``postprocess`` is a PostProcess
     (default: the run's ``postprocess.json`` or thresholds 0.5 and the default rules).
+    ``rows_source(sink)``, when given, produces the probability rows instead of blending here
+    (the strips of a scene predicted on a cluster, satseg.inference.distributed).
     """
     from satseg.inference.export import (
         GeoTiffWriter,
@@ -190,11 +193,18 @@ def predict_to_files(
         window=run.input_size, out_window=run.output_size, subdivisions=subdivisions, tta=tta,
         batch=batch, combine=combine, sink=sink, progress=progress,
     )  # fmt: skip
+
+    def produce() -> None:
+        if rows_source is not None:
+            rows_source(sink)
+        else:
+            blend_predict(_model_fn(run, batch), stack_source(run, stack), **kwargs)  # type: ignore[arg-type]
+
     if writer is not None:
         with writer:
-            blend_predict(_model_fn(run, batch), stack_source(run, stack), **kwargs)  # type: ignore[arg-type]
+            produce()
     else:
-        blend_predict(_model_fn(run, batch), stack_source(run, stack), **kwargs)  # type: ignore[arg-type]
+        produce()
     mk = clean_masks(np.ascontiguousarray(np.moveaxis(masks, -1, 0)), pp).astype(np.uint8)
     if "tif" in formats:
         paths["mask"] = write_geotiff(

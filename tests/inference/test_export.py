@@ -151,3 +151,38 @@ def test_dstl_submission_round_trip(tmp_path):
     rows = list(csv.reader(path.open()))
     assert rows[0] == ["ImageId", "ClassType", "MultipolygonWKT"] and len(rows) == 1 + 2 * 10
     assert [p.name for p in tmp_path.iterdir()] == ["submission.csv"]
+
+
+def test_geotiffs_are_valid_cogs_with_overviews(tmp_path):
+    """Streamed probabilities and masks are Cloud-Optimized GeoTIFFs (rio-cogeo): internal
+    256 px tiles, overviews down to one tile; mask overviews stay 0/1 (mode), probability ones
+    average; CRS, transform and band names kept."""
+    import rasterio
+    from rasterio.transform import from_origin
+    from rio_cogeo.cogeo import cog_validate
+
+    rng = np.random.default_rng(0)
+    t = from_origin(500000.0, 2800000.0, 0.5, 0.5)
+    probs = rng.random((700, 900, 2), dtype=np.float32)
+    path = tmp_path / "p.tif"
+    with GeoTiffWriter(path, height=700, width=900, count=2, crs="EPSG:32640", transform=t,
+                       descriptions=["a", "b"]) as w:  # fmt: skip
+        for y0 in range(0, 700, 97):
+            w.write_rows(y0, probs[y0 : y0 + 97])
+    mask = write_geotiff(tmp_path / "m.tif", (probs > 0.5).astype(np.uint8), crs="EPSG:32640",
+                         transform=t, descriptions=["a", "b"])  # fmt: skip
+    for p in (path, mask):
+        valid, errors, warnings = cog_validate(str(p), quiet=True)
+        assert valid and not errors and not warnings, (p, errors, warnings)
+        with rasterio.open(p) as src:
+            assert src.block_shapes[0] == (256, 256) and src.overviews(1) == [2, 4]
+            assert src.crs.to_epsg() == 32640 and src.transform == t
+            assert src.descriptions == ("a", "b")
+            assert src.tags(ns="IMAGE_STRUCTURE")["LAYOUT"] == "COG"
+    with rasterio.open(path) as src:
+        np.testing.assert_array_equal(src.read().transpose(1, 2, 0), probs)
+        ov = src.read(1, out_shape=(175, 225))  # the 4x overview
+        assert 0.3 < ov.mean() < 0.7 and ov.std() < probs[..., 0].std()  # averaged
+    with rasterio.open(mask) as src:
+        assert set(np.unique(src.read(1, out_shape=(175, 225)))) <= {0, 1}
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["m.tif", "p.tif"]  # no temporaries
