@@ -48,7 +48,7 @@ MANIFEST = "artifacts.json"
 #: Store ``artifacts`` kinds recorded for a written run (besides ``run_dir``).
 KINDS = {"model.keras": "model", "models": "model", "preview.png": "preview",
          "config.yaml": "config", "meta.json": "meta", "history.json": "history",
-         "jaccard.json": "jaccard"}
+         "jaccard.json": "jaccard", MANIFEST: "manifest"}
 
 
 @dataclass
@@ -153,14 +153,23 @@ class RunSink:
         files = {_safe(k): v for k, v in bundle.files.items()}
         manifest = {"trial_id": int(trial_id), "files": {k: len(v) for k, v in files.items()},
                     "bytes": bundle.size, "pack_s": round(bundle.pack_s, 4), **(extra or {})}
-        files[MANIFEST] = json.dumps(manifest, indent=2).encode()
+
+        def with_manifest(put: Any) -> None:
+            for rel, data in files.items():
+                put(rel, data)
+            manifest["write_s"] = round(time.perf_counter() - t0, 4)  # the files, not this one
+            put(MANIFEST, json.dumps(manifest, indent=2).encode())
+
         tmp_name = f".{name}.tmp-{uuid.uuid4().hex[:8]}"
         if self.local:
             base = Path(self.base)
             tmp = base / tmp_name
-            for rel, data in files.items():
+
+            def put_local(rel: str, data: bytes) -> None:
                 (tmp / rel).parent.mkdir(parents=True, exist_ok=True)
                 (tmp / rel).write_bytes(data)
+
+            with_manifest(put_local)
             dest = base / name
             if dest.exists():
                 dest = base / f"{name}-{uuid.uuid4().hex[:6]}"
@@ -171,14 +180,13 @@ class RunSink:
             # the commit point (a folder nobody records is debris, never a trial's model).
             fs, bpath = _fs(self.base)
             tmp_path = _join(bpath, tmp_name)
-            for rel, data in files.items():
-                fs.pipe_file(_join(tmp_path, rel), data)
+            with_manifest(lambda rel, data: fs.pipe_file(_join(tmp_path, rel), data))
             if fs.exists(_join(bpath, name)):
                 name = f"{name}-{uuid.uuid4().hex[:6]}"
             fs.mv(tmp_path, _join(bpath, name), recursive=True)
             url = _join(self.base, name)
         arts = {"run_dir": url}
-        for rel in files:
+        for rel in (*files, MANIFEST):
             kind = KINDS.get(rel.split("/", 1)[0])
             if kind and kind not in arts:
                 top = rel.split("/", 1)[0]

@@ -570,7 +570,8 @@ class _Driver:
         try:
             written, write_s = self._sink().write(
                 tid, bundle, {"study": self.s.study, "duration": out.get("duration"),
-                              "worker": out.get("worker")})
+                              "worker": out.get("worker"), "finished": out.get("finished"),
+                              "received": time.time()})
         except Exception as exc:  # noqa: BLE001 - disk full, object store down: result stands
             log.error("trial %d: its run folder could not be written: %s", tid, exc)
             why = f"its run folder could not be written under {self._sink().base}: {exc}"
