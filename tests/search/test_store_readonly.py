@@ -80,7 +80,8 @@ def test_read_only_store_reads_everything_and_writes_nothing(tmp_path):
 
 @pytest.mark.parametrize("argv", [["study", "list"], ["study", "show", "s1"],
                                   ["study", "export", "s1"], ["study", "stop", "s1"],
-                                  ["study", "refine", "s1"]])
+                                  ["study", "refine", "s1"], ["study", "import", "s1"],
+                                  ["search", "--study", "s1", "--no-progress"]])
 def test_cli_refuses_a_foreign_database_untouched(tmp_path, foreign, argv, capsys, monkeypatch):
     monkeypatch.chdir(tmp_path)
     before = _snapshot(tmp_path)
