@@ -51,6 +51,14 @@ def prepare(demo_dir: Path) -> Path:
     return dstl
 
 
+def _shown(path: Path) -> str:
+    """``path`` relative to the current folder where it is inside it (shorter commands)."""
+    try:
+        return str(path.relative_to(Path.cwd()))
+    except ValueError:
+        return str(path)
+
+
 def _stop(proc: subprocess.Popen | None, name: str) -> None:
     if proc is None or proc.poll() is not None:
         return
@@ -94,10 +102,17 @@ def main() -> int:
     serve = subprocess.Popen(
         _cli("serve", "--data", "sample", "--data", str(dstl), "--store", str(store),
              "--port", port, "--address", "127.0.0.1"), preexec_fn=_default_sigint)
-    print(f"\nDashboard: http://127.0.0.1:{port}/app   (Ctrl-C stops everything)\n", flush=True)
+    print(f"\nDashboard: http://127.0.0.1:{port}/app   (Ctrl-C stops everything)", flush=True)
+    print(f"The study from a terminal: satseg study list --store {_shown(store)}\n"
+          f"  (or export SATSEG_STORE={_shown(store)} once, then satseg study list)\n", flush=True)
     try:
         while serve.poll() is None:
             time.sleep(1)
+            if search is not None and search.poll() is not None:
+                # Reaped here (poll waits on it): a finished search leaves no zombie behind.
+                print(f"search ended (exit code {search.returncode}); the study is in {_shown(store)}",
+                      flush=True)
+                search = None
         return serve.returncode or 0
     except KeyboardInterrupt:
         return 0

@@ -82,8 +82,9 @@ def importance_plot(view: TrialsView):
     imp = view.importance()
     opts = dict(responsive=True, height=300, show_grid=True)
     if imp is None or isinstance(imp, str):
-        title = "parameter importance: computing ..." if imp is None else f"parameter importance: {imp}"
-        return hv.Bars([], "param", "importance").opts(title=title, **opts)
+        why = "computing ..." if imp is None else imp.replace("parameter importance ", "")
+        return hv.Bars([], "param", "importance").opts(
+            title=f"parameter importance: {why}", xaxis=None, yaxis=None, **opts)
     d = imp.iloc[::-1].assign(param=lambda x: x["param"].astype(str))
     r2 = float(imp["r2"].iloc[0]) if len(imp) else 0.0
     return hv.Bars(d, "param", ["importance", "std"]).opts(
@@ -223,12 +224,14 @@ def trials_layout(view: TrialsView) -> pn.viewable.Viewable:
                                          view.param.importance_version),
                                  sizing_mode="stretch_width", css_classes=["trials-importance"],
                                  linked_axes=False)),
+        # The table beside the learning curves it drives (3:2 of the width).
         pn.Row(pn.Column("#### Trials (tick rows to draw their learning curves)", table,
-                         sizing_mode="stretch_width"),
+                         sizing_mode="stretch_width", styles={"flex": "3 1 0"}),
                pn.pane.HoloViews(pn.bind(lambda *_: curves_plot(view), view.param.selected,
-                                         view.param.curve_metric, view.param.version),
+                                         view.param.curve_metric, view.param.version,
+                                         view.param.statuses),
                                  sizing_mode="stretch_width", css_classes=["trials-curves"], linked_axes=False,
-                                 margin=(40, 5, 5, 5))),
+                                 margin=(40, 5, 5, 5), styles={"flex": "2 1 0"})),
         pn.pane.HoloViews(pn.bind(lambda *_: parallel_plot(view), *dep), sizing_mode="stretch_width", linked_axes=False),
         # One fixed-size pane per parameter: a HoloViews Layout in one pane collapses its plots.
         pn.Column(pn.bind(lambda *_: pn.GridBox(

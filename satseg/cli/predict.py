@@ -18,6 +18,8 @@ import logging
 from pathlib import Path
 from typing import Any
 
+from satseg.cli._store import default_store, store_help
+
 log = logging.getLogger("satseg.cli.predict")
 INDEX = "predictions.json"
 
@@ -31,8 +33,8 @@ def register(parser: argparse.ArgumentParser) -> None:
                              "through the store's record (remote run folders are cached)")
     parser.add_argument("--trial", type=int, metavar="N", help="with --study: trial id "
                         "(default: the study's best)")
-    parser.add_argument("--store", default="satseg-study.db", metavar="FILE",
-                        help="with --study: the study store (default satseg-study.db)")
+    parser.add_argument("--store", default=default_store(), metavar="FILE",
+                        help=store_help("with --study: the study store"))
     src = parser.add_mutually_exclusive_group(required=True)
     src.add_argument("--data", metavar="PATH", help="data set folder, or 'sample'")
     src.add_argument("--image", metavar="FILE", help="one raster with the model's bands, in order")

@@ -16,6 +16,8 @@ from __future__ import annotations
 import argparse
 import logging
 
+from satseg.cli._store import default_store, store_help
+
 
 def _ids(text: str | None) -> tuple[str, ...] | None:
     return tuple(i for i in text.split(",") if i) if text else None
@@ -28,7 +30,7 @@ def register(parser: argparse.ArgumentParser) -> None:
       "whole U-Net family, ~1 min a trial on 2 CPU cores) or 'quick' (small nets, ~20 s a "
       "trial). Default: 'default'; on --resume: the study's latest space, or a new version "
       "if given")
-    a("--store", default="satseg-study.db", help="study store file (default ./satseg-study.db)")
+    a("--store", default=default_store(), help=store_help())
     a("--study", default="study", help="study name (default 'study')")
     a("--trials", type=int, default=None, help="finished trials the study should reach "
       "(default 20; with --budget: as many as the budget allows)")

@@ -20,6 +20,8 @@ import json
 
 import pandas as pd
 
+from satseg.cli._store import default_store, store_help
+
 #: Actions that only read the store: opened read-only (SQLite mode=ro), never written.
 READ_ONLY = ("list", "show", "export", "refine", "train-best")
 
@@ -29,7 +31,7 @@ def register(parser: argparse.ArgumentParser) -> None:
                                            "resume", "stop", "combine", "import",
                                            "train-best"])
     parser.add_argument("name", nargs="?", help="study name (all but list)")
-    parser.add_argument("--store", default="satseg-study.db", help="study store file")
+    parser.add_argument("--store", default=default_store(), help=store_help())
     parser.add_argument("--out", default=None, help="export file (.csv/.json), refined space "
                         "YAML, or the combined run folder")
     parser.add_argument("--trial", type=int, default=None, help="show one trial in full")
