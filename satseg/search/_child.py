@@ -5,13 +5,55 @@ Reads the task from stdin (one length-prefixed message), then watches stdin for 
 
 The child lowers its CPU priority first (``nice`` +10, ``SATSEG_TRIAL_NICE`` to change, 0 to
 keep): on a machine shared with the driver and the dashboard, training yields to them.
+
+TensorFlow's C++ start-up lines (oneDNN, CPU features, absl, CUDA probing on CPU machines) are
+printed by every trial process and are not silenced by ``TF_CPP_MIN_LOG_LEVEL`` alone; file
+descriptor 2 goes through a filter thread that drops those known lines and passes everything else
+(Python tracebacks, TensorFlow errors, satseg's warnings) to the real stderr.
 """
 
 from __future__ import annotations
 
 import os
+import re
 import sys
 import threading
+
+#: start-up chatter of TensorFlow's C++ side (kept: anything else, errors included)
+NOISE = re.compile(
+    rb"absl::InitializeLog|oneDNN custom operations|cpu_feature_guard|"
+    rb"To enable the following instructions|rebuild TensorFlow with the appropriate compiler|"
+    rb"Unable to register cu(DNN|FFT|BLAS) factory|Could not find cuda drivers|"
+    rb"computation_placer\.cc|TF-TRT Warning|failed call to cuInit|"
+    rb"Attempting to register factory for plugin"
+)
+
+
+def filter_stderr() -> threading.Thread:
+    """Route fd 2 through a thread that drops TensorFlow's start-up lines (see the docstring);
+    :func:`restore_stderr` flushes and ends it."""
+    real = os.dup(2)
+    r, w = os.pipe()
+    os.dup2(w, 2)
+    os.close(w)
+
+    def pump() -> None:
+        with os.fdopen(r, "rb") as src:
+            for line in src:
+                if not NOISE.search(line):
+                    os.write(real, line)
+
+    t = threading.Thread(target=pump, daemon=True, name="stderr-filter")
+    t.real_fd = real  # type: ignore[attr-defined]
+    t.start()
+    return t
+
+
+def restore_stderr(t: threading.Thread) -> None:
+    """Put the real stderr back on fd 2 and let the filter pass on what it still holds."""
+    sys.stderr.flush()
+    os.dup2(t.real_fd, 2)  # type: ignore[attr-defined]  # closes the pipe's write end
+    t.join(timeout=2.0)
 
 
 def _lower_priority() -> None:
@@ -27,6 +69,7 @@ def _lower_priority() -> None:
 
 
 def main(argv: list[str]) -> int:
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "1")  # before TensorFlow is imported
     from satseg.search.worker import TrialContext, read_msg, run_objective, write_msg
 
     _lower_priority()
@@ -54,7 +97,11 @@ def main(argv: list[str]) -> int:
         os._exit(3)
 
     threading.Thread(target=watch_stdin, daemon=True).start()
-    outcome = run_objective(task, ctx)
+    quiet = filter_stderr()
+    try:
+        outcome = run_objective(task, ctx)
+    finally:
+        restore_stderr(quiet)
     send({"kind": "result", "outcome": outcome})
     out.close()
     return 0
