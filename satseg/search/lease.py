@@ -3,9 +3,9 @@
 A driver (:func:`satseg.search.run_search`) claims its study in the store (process id, host,
 process start time) and renews a heartbeat every :data:`HEARTBEAT_S` seconds from a thread. A
 study whose state says a search is on (``created``, ``running``, ``paused``, ``stopping``) but
-whose driver is gone reads as ``interrupted``: gone means its heartbeat is older than
-:data:`LEASE_S` seconds, or, on the same host, its process no longer exists (a pid reused by
-another program is told apart by its start time). ``satseg study stop`` ends such a study at
+whose driver is gone reads as ``interrupted``: gone means, on the same host (and pid
+namespace), that its process no longer exists (a pid reused by another program is told apart by
+its start time); elsewhere, that its heartbeat is older than :data:`LEASE_S` seconds. ``satseg study stop`` ends such a study at
 once, ``satseg search --resume`` continues it. A store without a recorded driver (an older
 store, a study made by hand) keeps its stored state.
 """
@@ -29,6 +29,21 @@ LIVE_STATES = ("created", "running", "paused", "stopping")
 LIVE_STATUSES = ("queued", "running", "stopping")
 
 
+def _host() -> str:
+    """This host's name, with the pid namespace (containers on one machine share a hostname
+    only rarely, but then their process ids mean different processes)."""
+    try:
+        ns = f"#{os.stat('/proc/self/ns/pid').st_ino}"
+    except OSError:
+        ns = ""
+    return socket.gethostname() + ns
+
+
+def host_name(host: str | None) -> str:
+    """The host of a lease as shown to users (without the pid namespace)."""
+    return (host or "?").split("#", 1)[0]
+
+
 def identity() -> tuple[int, str, float | None]:
     """``(pid, host, process start time)`` of this process."""
     pid = os.getpid()
@@ -38,7 +53,7 @@ def identity() -> tuple[int, str, float | None]:
         started: float | None = psutil.Process(pid).create_time()
     except Exception:  # noqa: BLE001 - without psutil the heartbeat alone decides
         started = None
-    return pid, socket.gethostname(), started
+    return pid, _host(), started
 
 
 def _process_gone(pid: int, started: float | None) -> bool:
@@ -72,12 +87,10 @@ def driver_alive(lease: dict[str, Any], now: float | None = None) -> bool | None
         return None
     if pid is None:
         return False
-    now = time.time() if now is None else now
-    if now - float(beat) > LEASE_S:
-        return False
-    if lease.get("driver_host") == socket.gethostname():
+    if lease.get("driver_host") == _host():  # the process table tells, at once
         return not _process_gone(int(pid), lease.get("driver_started"))
-    return True
+    now = time.time() if now is None else now
+    return now - float(beat) <= LEASE_S
 
 
 def effective_state(state: str, lease: dict[str, Any]) -> str:

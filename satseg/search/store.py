@@ -44,6 +44,7 @@ from satseg.search.lease import (
     Heartbeat,
     driver_alive,
     effective_state,
+    host_name,
     identity,
 )
 
@@ -194,7 +195,7 @@ class StudyStore:
         out["state"] = effective_state(out["state"], drv)
         alive = driver_alive(drv)
         out["driver"] = None if alive is None else {
-            "pid": drv["driver_pid"], "host": drv["driver_host"],
+            "pid": drv["driver_pid"], "host": host_name(drv["driver_host"]),
             "heartbeat_at": drv["heartbeat_at"], "alive": alive}
         return out
 
@@ -333,7 +334,8 @@ class StudyStore:
                 age = time.time() - float(drv["heartbeat_at"])
                 raise StoreError(
                     f"study {name!r} in {self.path} is being searched by process "
-                    f"{drv['driver_pid']} on {drv['driver_host']} (heartbeat {age:.0f} s ago); "
+                    f"{drv['driver_pid']} on {host_name(drv['driver_host'])} (heartbeat {age:.0f} s "
+                    "ago); "
                     f"wait for it, or stop it first: satseg study stop {name}")
             db.execute("UPDATE studies SET driver_pid=?, driver_host=?, driver_started=?, "
                        "heartbeat_at=? WHERE name=?", (pid, host, started, time.time(), name))

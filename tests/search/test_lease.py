@@ -14,7 +14,7 @@ import pytest
 
 from satseg.errors import StoreError
 from satseg.search import StudyStore
-from satseg.search.lease import LEASE_S, Heartbeat
+from satseg.search.lease import LEASE_S, Heartbeat, identity
 
 SPACE = {"params": {"x": {"type": "uniform", "low": 0, "high": 1}}}
 # A stand-in driver: claims the study, marks it running with one running trial, then waits.
@@ -103,12 +103,14 @@ def test_heartbeat_expiry_and_pid_reuse(store):
     assert store.study_state("s1") == "paused"  # another host, fresh heartbeat: alive
     _set_lease(store, heartbeat_at=now - LEASE_S - 1)
     assert store.study_state("s1") == "interrupted"
-    import os
-    import socket
-
-    # this very process, but started at another time: a reused pid, not the driver
-    _set_lease(store, driver_pid=os.getpid(), driver_host=socket.gethostname(),
-               driver_started=1.0, heartbeat_at=now)
+    pid, host, started = identity()
+    # on this host the process table decides: a live driver whose heartbeat is late (a
+    # starved thread on a loaded machine) is still alive ...
+    _set_lease(store, driver_pid=pid, driver_host=host, driver_started=started,
+               heartbeat_at=now - 10 * LEASE_S)
+    assert store.study_state("s1") == "paused"
+    # ... and this very process, but started at another time, is a reused pid: not the driver
+    _set_lease(store, driver_started=1.0, heartbeat_at=now)
     assert store.study_state("s1") == "interrupted"
     store.set_study_state("s1", "finished")
     assert store.study_state("s1") == "finished"  # ended states never read interrupted
