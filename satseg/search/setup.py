@@ -107,6 +107,8 @@ def prepare_study(s: SearchSettings) -> tuple[StudyStore, Any, int, Any, SearchS
     checked = not Path(s.store).exists()
     if checked:  # nothing to resume: check before the store file is made
         check_data_settings(s)
+        load_space(s.space, check_fields=s.check_fields if s.check_fields is not None
+                   else s.uses_satseg)  # a bad space file must not leave a store behind
     store = StudyStore(s.store)
     try:
         return _prepare(store, s, checked)

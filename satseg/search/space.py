@@ -341,7 +341,7 @@ class SearchSpace:
 def _read(doc: Any) -> tuple[Any, str | None]:
     import yaml
 
-    from satseg.io.yamlfile import load_yaml  # YAML 1.2 floats: 1e-3 is a number
+    from satseg.io.yamlfile import load_yaml, yaml_error_text  # YAML 1.2: 1e-3 is a number
 
     if isinstance(doc, (str, Path)) and not (isinstance(doc, str) and "\n" in doc):
         p = Path(doc)
@@ -351,14 +351,19 @@ def _read(doc: Any) -> tuple[Any, str | None]:
             raise SpaceError(f"search space file {p} does not exist; give a YAML file or a "
                              f"bundled space name ({', '.join(BUNDLED_SPACES)})")
         try:
-            return load_yaml(p.read_text()), str(p)
+            return load_yaml(p.read_text(encoding="utf-8")), str(p)
         except yaml.YAMLError as exc:
-            raise SpaceError(f"search space file {p} is not valid YAML: {exc}") from exc
+            raise SpaceError(f"search space file {p} is not valid YAML: "
+                             f"{yaml_error_text(exc)}; fix the syntax there") from None
+        except (OSError, UnicodeDecodeError) as exc:
+            raise SpaceError(f"search space file {p} cannot be read as text ({exc}); give a "
+                             "YAML file") from None
     if isinstance(doc, str):
         try:
             return load_yaml(doc), None
         except yaml.YAMLError as exc:
-            raise SpaceError(f"the search space text is not valid YAML: {exc}") from exc
+            raise SpaceError(f"the search space text is not valid YAML: "
+                             f"{yaml_error_text(exc)}") from None
     return doc, None
 
 

@@ -239,13 +239,20 @@ def load_run(run_dir: str | Path) -> RunModel:
             f"{root} is not a satseg run folder (no {META}); pass the --out folder of `satseg train`"
         )
     try:
-        meta = json.loads(meta_path.read_text())
-    except json.JSONDecodeError as exc:
-        raise ModelError(f"{meta_path} is not valid JSON: {exc}") from exc
+        meta = json.loads(meta_path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise ModelError(f"{meta_path} is not valid JSON: {exc}") from None
     config = (
         TrainConfig.from_yaml(root / "config.yaml") if (root / "config.yaml").is_file() else None
     )
-    names = [c["name"] for c in meta["classes"]]
+    damaged = f"{meta_path} is damaged or not written by satseg"
+    try:
+        names = [str(c["name"]) for c in meta["classes"]]
+    except (KeyError, TypeError, IndexError) as exc:
+        raise ModelError(
+            f"{damaged} (its 'classes' list of {{name, ...}} is unreadable: {exc!r}); copy the "
+            "run folder again or train again"
+        ) from None
     if meta.get("mode") == "one_vs_all":
         paths = [root / "models" / f"{class_slug(n)}.keras" for n in names]
     else:
@@ -257,4 +264,8 @@ def load_run(run_dir: str | Path) -> RunModel:
             "epoch; resume it with `satseg train --resume --out` or train again"
         )
     models = [load_keras_model(p) for p in paths]
-    return RunModel(root, meta, models, config)
+    try:
+        return RunModel(root, meta, models, config)
+    except (KeyError, TypeError, ValueError, IndexError) as exc:
+        raise ModelError(f"{damaged} ({type(exc).__name__}: {exc}); copy the run folder again "
+                         "or train again") from None
