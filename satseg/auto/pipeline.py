@@ -121,12 +121,31 @@ def run_auto(data: str | Path, budget: str | float, out: str | Path, *,
         if on_stage is not None:
             on_stage(name, stages[name])
 
+    bar = _Bar(plan.budget_s, sum(v.get("seconds", 0.0) for v in stages.values())
+               ) if progress else None
+
     def timed(name: str) -> float:
         t = time.monotonic()
         stages.setdefault(name, {}).setdefault("seconds", 0.0)
         _write_state(out, state)
+        if bar is not None:
+            bar.stage = name
         return t
 
+    try:
+        return _stages(out, state, plan, stages, timed, done, space, parallelism, seed,
+                       fidelity)
+    finally:
+        if bar is not None:
+            bar.close()
+
+
+def _stages(out: Path, state: dict[str, Any], plan: AutoPlan, stages: dict[str, Any],
+            timed: Callable[[str], float], done: Callable[..., None], space: Any,
+            parallelism: int, seed: int, fidelity: str) -> dict[str, Any]:
+    """The four stages in order, each skipped when ``auto.json`` says it is done."""
+    progress = False  # the pipeline's bar (above) stands for the stages' own
+    exclude_ids = tuple(state["exclude_ids"])
     if not stages.get("search", {}).get("done"):
         t = timed("search")
         try:
@@ -140,7 +159,11 @@ def run_auto(data: str | Path, budget: str | float, out: str | Path, *,
         from satseg.auto.final import train_best
 
         spent = sum(stages[s].get("seconds", 0.0) for s in stages)
-        minutes = max(MIN_FINAL_S, plan.budget_s - spent - plan.reserve_s) / 60.0
+        final_s = plan.budget_s - spent - plan.reserve_s
+        # the time limit covers training only: keep room for loading the data, building the
+        # model and validating the kept epoch on whole images (about a minute on 2 cores)
+        final_s -= min(60.0, max(20.0, 0.1 * final_s))
+        minutes = max(MIN_FINAL_S, final_s) / 60.0
         t = timed("final")
         already = (out / "meta.json").is_file()
         trial_id = _final_trial(state)
@@ -167,6 +190,35 @@ def run_auto(data: str | Path, budget: str | float, out: str | Path, *,
     stages["report"]["seconds"] += time.monotonic() - t
     done("report")
     return report
+
+
+class _Bar:
+    """One terminal bar for the whole run: seconds of the budget spent, the current stage."""
+
+    def __init__(self, total: float, spent: float):
+        import threading
+
+        from tqdm.auto import tqdm
+
+        self.stage = "start"
+        self.bar = tqdm(total=int(total), initial=int(min(spent, total)), unit="s",
+                        desc="satseg auto", bar_format="{desc}: {percentage:3.0f}%|{bar}| "
+                        "{n_fmt}/{total_fmt} s of the budget [{elapsed}] {postfix}")
+        self.t0, self.spent = time.monotonic(), spent
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self._run, daemon=True)
+        self.thread.start()
+
+    def _run(self) -> None:
+        while not self.stop.wait(1.0):
+            n = int(min(self.spent + time.monotonic() - self.t0, self.bar.total))
+            self.bar.n = n
+            self.bar.set_postfix_str(self.stage, refresh=True)
+
+    def close(self) -> None:
+        self.stop.set()
+        self.thread.join(2.0)
+        self.bar.close()
 
 
 def _final_trial(state: dict[str, Any]) -> int | None:
