@@ -128,6 +128,34 @@ def worker_run(digest: str) -> Any:
     return _RUNS[digest]
 
 
+def ship_run(client: Any, run_dir: str | Path) -> str:
+    """Register the run folder's files with the cluster (every present and future worker gets
+    them); returns the bundle digest that tasks name."""
+    plugin = RunBundle(run_bundle(run_dir))
+    client.register_plugin(plugin, name=f"satseg-run-{plugin.digest}")
+    return plugin.digest
+
+
+def _load_on_worker(digest: str, dask_worker: Any = None) -> float:
+    if digest not in _RUNS:
+        from satseg.training import load_run
+
+        root = Path(dask_worker.local_directory) / "satseg-runs" / digest
+        _RUNS[digest] = load_run(root)
+    return peak_rss_mb()
+
+
+def warm(client: Any, digest: str) -> dict[str, float]:
+    """Load the shipped run on every worker now (TensorFlow import + model load, otherwise paid
+    by each worker's first task); ``{worker: peak RSS MB}``."""
+    return dict(client.run(_load_on_worker, digest))
+
+
+def worker_peaks(client: Any) -> dict[str, float]:
+    """``{worker address: peak resident memory (MB)}`` of every worker process."""
+    return dict(client.run(peak_rss_mb))
+
+
 def peak_rss_mb() -> float:
     """Peak resident memory of this process (MB)."""
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
@@ -288,28 +316,36 @@ def predict_scenes(
     strip_rows: int | None = None,
     progress: bool = True,
     on_done: Callable[[str, dict[str, Path]], None] | None = None,
+    digest: str | None = None,
 ) -> Outcome:
     """Predict ``scenes`` (``{image id: lazy stack on the driver}``, for sizes and georeference)
-    on the cluster of ``client`` and write every output into ``out`` as it finishes."""
+    on the cluster of ``client`` and write every output into ``out`` as it finishes.
+
+    The run is shipped unless ``digest`` names one already shipped (:func:`ship_run`). Tasks are
+    submitted largest scene first (dask starts them roughly in that order), so that a big scene
+    does not start last and leave the other workers idle.
+    """
     from distributed import as_completed
     from tqdm.auto import tqdm
 
     from satseg.io.outputs import atomic_write_bytes
 
-    plugin = RunBundle(run_bundle(run.run_dir))
-    client.register_plugin(plugin, name=f"satseg-run-{plugin.digest}")
+    digest = digest or ship_run(client, run.run_dir)
     futures: dict[Any, tuple[str, Any]] = {}
     parts: dict[str, dict[Any, Any]] = {}
-    for image_id, stack in scenes.items():
-        for rows in strips(int(stack.sizes["y"]), strip_rows):
-            if rows is None:
-                f = client.submit(scene_task, plugin.digest, source, image_id, settings,
-                                  (grids or {}).get(image_id), retries=1, pure=False)  # fmt: skip
-            else:
-                f = client.submit(strip_task, plugin.digest, source, image_id, settings, rows,
-                                  retries=1, pure=False)  # fmt: skip
-            futures[f] = (image_id, rows)
-            parts.setdefault(image_id, {})[rows] = None
+    tasks = [(image_id, rows, int(stack.sizes["x"]) * ((rows[1] - rows[0]) if rows else
+                                                       int(stack.sizes["y"])))
+             for image_id, stack in scenes.items()
+             for rows in strips(int(stack.sizes["y"]), strip_rows)]  # fmt: skip
+    for image_id, rows, _ in sorted(tasks, key=lambda t: -t[2]):
+        if rows is None:
+            f = client.submit(scene_task, digest, source, image_id, settings,
+                              (grids or {}).get(image_id), retries=1, pure=False)  # fmt: skip
+        else:
+            f = client.submit(strip_task, digest, source, image_id, settings, rows, retries=1,
+                              pure=False)  # fmt: skip
+        futures[f] = (image_id, rows)
+        parts.setdefault(image_id, {})[rows] = None
     outcome = Outcome()
     bar = tqdm(total=len(scenes), disable=not progress, unit="scene", desc="predict")
     try:
@@ -424,6 +460,6 @@ def default_strip_rows(width: int, channels: int, budget_mb: float = 256.0) -> i
 
 __all__ = [
     "Outcome", "RunBundle", "Settings", "Source", "close_client", "count_scenes",
-    "default_strip_rows", "image_stack", "predict_scenes", "run_bundle", "start_client",
-    "strips",
+    "default_strip_rows", "image_stack", "predict_scenes", "run_bundle", "ship_run",
+    "start_client", "strips", "warm", "worker_peaks",
 ]  # fmt: skip
