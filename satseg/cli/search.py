@@ -108,7 +108,13 @@ def run(args: argparse.Namespace) -> int:
                else {None: run_search(s, progress=progress)})
     for res in results.values():
         best = res.best
-        line = (f"study {res.study}: {res.state}; {res.n_ok} ok, {res.n_failed} failed, "
+        ended = ""
+        if res.state == "finished" and budget is not None:
+            from satseg.search import StudyStore
+
+            rec = StudyStore(res.store, read_only=True).study(res.study)
+            ended = " (budget spent)" if rec["settings"].get("ended_by") == "budget" else ""
+        line = (f"study {res.study}: {res.state}{ended}; {res.n_ok} ok, {res.n_failed} failed, "
                 f"{res.n_pruned} pruned")
         if best is not None:
             line += f"; best trial {best['trial_id']}: {best['objective']:.4f}"

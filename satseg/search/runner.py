@@ -635,7 +635,9 @@ class _Driver:
         if self.progress is True:
             from tqdm.auto import tqdm
 
-            self.bar = tqdm(total=self.s.n_trials, initial=min(self._n_done(), self.s.n_trials),
+            # with a time budget and no trial count the bar counts trials without a total
+            total = None if self.s.budget and self.s.n_trials >= 100000 else self.s.n_trials
+            self.bar = tqdm(total=total, initial=min(self._n_done(), self.s.n_trials),
                             desc=self.s.study, unit="trial")
 
     def _update_bar(self, done: int, state: str) -> None:
