@@ -101,7 +101,10 @@ def resolve_training_mode(cfg: TrainConfig, prep: Prepared) -> TrainConfig:
 
     mode = cfg.training.mode
     if mode == "auto":
-        mode = resolve_mode(mode, targets_are_exclusive(im.target for im in prep.train + prep.val))
+        exclusive = prep.exclusive
+        if exclusive is None:
+            exclusive = targets_are_exclusive(im.target for im in prep.train + prep.val)
+        mode = resolve_mode(mode, exclusive)
         log.info("training.mode auto -> %s", mode)
     if mode == "softmax" and len(prep.classes) < 2:
         raise ConfigError(

@@ -157,3 +157,13 @@ def test_stop_flag_takes_effect_while_data_loads(small_data, tmp_path):
     assert time.monotonic() - slow.flag_time < 2.0  # no more images, no model build, no batch
     assert slow.loaded == 2 < len(small_data.labelled_ids())
     assert not (tmp_path / "run" / "model.keras").exists()
+
+
+@pytest.mark.slow
+def test_training_on_the_memory_mapped_cache(small_data, tmp_path):
+    cfg = _cfg(**{"data.cache_dir": str(tmp_path / "cache"), "training.epochs": 1})
+    a = train(cfg, data=small_data, out_dir=tmp_path / "a", progress=False)
+    b = train(cfg, data=small_data, out_dir=tmp_path / "b", progress=False)
+    assert len([p for p in (tmp_path / "cache").iterdir() if p.is_dir()]) == 1
+    assert a.history[0]["loss"] == pytest.approx(b.history[0]["loss"], rel=1e-3)
+    assert json.loads((tmp_path / "b" / "meta.json").read_text())["mode"] == "softmax"
