@@ -149,3 +149,36 @@ def test_keep_best_is_scoped_per_study_on_an_fsspec_url(tmp_path, plain):
             study)["objective"]
     with pytest.raises(StoreError, match="kept no run folder"):
         trial_run_dir(store, "two", next(t for t, u in kept.items() if not u))
+
+
+def test_predict_loads_a_trial_from_the_store_through_an_fsspec_url(tmp_path, capsys,
+                                                                     monkeypatch):
+    """``satseg predict --study`` reads the trial's record: here a run folder under memory://,
+    copied to the cache (SATSEG_CACHE) before it loads; bad option mixes are one-line errors."""
+    import numpy as np
+
+    from satseg.cli import main
+    from tests.inference.conftest import make_run, write_tif
+
+    monkeypatch.setenv("SATSEG_CACHE", str(tmp_path / "cache"))
+    make_run(tmp_path / "run")
+    arts, _ = RunSink(f"memory://satseg-predict-{os.getpid()}", "s-1").write(
+        0, pack_run(tmp_path / "run"))
+    store = StudyStore(tmp_path / "s.db")
+    store.create_study("s", {"params": {"x": 1}})
+    store.add_trial("s", 0, {"x": 1})
+    store.finish_trial("s", 0, status="ok", objective=0.5, artifacts=arts)
+    image = write_tif(tmp_path / "scene.tif", np.random.default_rng(0).random((3, 40, 40)) * 255)
+    out = tmp_path / "pred"
+    assert main(["predict", "--study", "s", "--store", str(store.path), "--image", str(image),
+                 "--out", str(out), "--tta", "1", "--format", "tif", "--no-progress"]) == 0
+    model = json.loads((out / "predictions.json").read_text())["model"]
+    assert model.startswith(str(tmp_path / "cache")) and (out / "scene_mask.tif").is_file()
+    for bad, msg in (([], "give --model RUN_DIR"),
+                     (["--model", "x", "--study", "s"], "not both"),
+                     (["--model", "x", "--trial", "0"], "--trial N goes with --study"),
+                     (["--study", "s", "--trial", "7"], "has no trial 7")):
+        assert main(["predict", *bad, "--store", str(store.path), "--image", str(image),
+                     "--out", str(tmp_path / "o2"), "--no-progress"]) == 2
+        err = capsys.readouterr().err
+        assert msg in err and "Traceback" not in err, err
