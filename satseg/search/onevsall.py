@@ -105,11 +105,16 @@ def combine_per_class(store: Any, name: str, out_dir: str | Path, *, retrain: bo
                   out_dir=unit_dir, progress=progress)
             units[cls] = unit_dir
         else:
-            run_dir = trial["artifacts"].get("run_dir")
-            if not run_dir or not (Path(run_dir) / "model.keras").is_file():
+            from satseg.search.artifacts import trial_run_dir
+
+            try:  # through the store's record: a remote --runs-dir is copied to the cache
+                run_dir = trial_run_dir(store, trial["study"], trial["trial_id"])
+            except StoreError as exc:
+                raise StoreError(f"{exc}; or combine with retrain=True") from exc
+            if not (run_dir / "model.keras").is_file():
                 raise StoreError(f"best trial {trial['trial_id']} of {trial['study']} kept no "
                                  "model (keep_runs?); combine with retrain=True")
-            units[cls] = Path(run_dir)
+            units[cls] = run_dir
     metas = {c: json.loads((units[c] / "meta.json").read_text()) for c in units}
     first = metas[order[0]]
     for c, m in metas.items():
