@@ -38,7 +38,15 @@ DEFAULT_SPACE = Path(__file__).resolve().parents[1] / "configs" / "space_default
 BUNDLED_SPACES = {
     "default": DEFAULT_SPACE,
     "quick": DEFAULT_SPACE.with_name("space_quick.yaml"),
+    "gpu": DEFAULT_SPACE.with_name("space_gpu.yaml"),
 }
+
+
+def default_space_for_device() -> str:
+    """``"gpu"`` when TensorFlow sees a GPU, else ``"default"`` (satseg.training.device)."""
+    from satseg.training.device import default_space_for_device as pick
+
+    return pick()
 
 
 @dataclass(frozen=True)
