@@ -26,9 +26,12 @@ def shared_catalog(settings: AppSettings) -> Catalog:
 
 def init_extensions() -> None:
     """Load the Panel/HoloViews extensions once (idempotent)."""
-    pn.extension("tabulator", "codeeditor", notifications=True, sizing_mode="stretch_width")
+    from app import serverfix
+
+    pn.extension("tabulator", notifications=True, sizing_mode="stretch_width")
     hv.extension("bokeh", logo=False)
     pn.config.loading_indicator = True
+    serverfix.apply()  # no traceback when a tab closes, no warning per empty image
 
 
 def warm_up() -> None:

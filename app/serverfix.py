@@ -1,0 +1,69 @@
+"""Fixes for the terminal of ``satseg serve``: no traceback when a browser tab closes, and no
+warning per empty placeholder image. :func:`next_tick` hands a background result to a session
+that may have ended meanwhile.
+
+1. Bokeh's ``WSHandler.on_close`` reads ``connection.session``, which asserts the session is
+   still attached. The server's keep-alive job detaches it first (``client_lost`` after the ping
+   of a closed tab fails with ``WebSocketClosedError``); then ``on_close`` raised AssertionError
+   and tornado printed "Uncaught exception GET /app/ws" with a traceback. It happened on a busy
+   server (a search training beside it), where the ping often runs before the close frame is
+   read. The guarded ``on_close`` skips the session part when the session is already gone.
+2. The panes show an all-NaN RGBA image until there is something to draw; HoloViews' range
+   computation warns "All-NaN slice encountered" for it on every redraw.
+"""
+
+from __future__ import annotations
+
+import logging
+import warnings
+from typing import Any
+
+log = logging.getLogger("satseg.app")
+
+
+def guard_websocket_close() -> None:
+    """Patch ``bokeh.server.views.ws.WSHandler.on_close`` once (idempotent)."""
+    from bokeh.server.views.ws import WSHandler
+
+    original = WSHandler.on_close
+    if getattr(original, "_satseg_guarded", False):
+        return
+
+    def on_close(self: WSHandler) -> None:
+        connection = getattr(self, "connection", None)
+        if connection is not None and getattr(connection, "_session", None) is None:
+            # The keep-alive job already called client_lost: nothing is left to clean up.
+            log.debug("websocket closed after its session was released")
+            application: Any = self.application  # bokeh's BokehTornado
+            application.client_lost(connection)  # idempotent: discard + detach
+            return
+        original(self)
+
+    on_close._satseg_guarded = True  # type: ignore[attr-defined]
+    WSHandler.on_close = on_close  # type: ignore[method-assign]
+
+
+def quiet_placeholders() -> None:
+    """Ignore HoloViews' "All-NaN slice" RuntimeWarning of the empty placeholder images."""
+    warnings.filterwarnings("ignore", message="All-NaN slice encountered", category=RuntimeWarning,
+                            module=r"holoviews\.core\.data\.grid")
+
+
+def next_tick(doc: Any, fn: Any) -> bool:
+    """``doc.add_next_tick_callback(fn)`` from any thread, unless the session has ended: a
+    background read that finishes after its tab closed finds the Document destroyed (its
+    callback manager's attributes deleted, so bokeh raised AttributeError '_change_callbacks'
+    in a concurrent.futures callback). Returns whether ``fn`` was scheduled."""
+    if doc is None or doc.session_context is None:  # Document.destroy sets it to None
+        return False
+    try:
+        doc.add_next_tick_callback(fn)
+    except AttributeError:  # destroyed between the check and the call
+        log.debug("session ended before a background result arrived")
+        return False
+    return True
+
+
+def apply() -> None:
+    guard_websocket_close()
+    quiet_placeholders()

@@ -1,0 +1,65 @@
+"""The server fixes: a closed tab's websocket and a destroyed session's next-tick callback do not
+raise (real bokeh Document and ServerConnection objects)."""
+
+from __future__ import annotations
+
+import pytest
+
+pytest.importorskip("panel")
+
+from bokeh.document import Document  # noqa: E402
+
+from app import serverfix  # noqa: E402
+
+
+class _Context:  # a session context is all Document.session_context needs to be non-None
+    id = "s"
+
+
+def test_next_tick_on_a_destroyed_document_is_skipped():
+    doc = Document()
+    doc._session_context = lambda: _Context()  # what a server session sets (a weakref)
+    assert serverfix.next_tick(doc, lambda: None)
+    def listener(_event):  # the session's change listener, as a server session adds it
+        pass
+
+    doc.on_change(listener)
+    doc.destroy(listener)  # what bokeh does when the tab's session is discarded
+    # bokeh itself raises AttributeError '_change_callbacks' here
+    with pytest.raises(AttributeError):
+        doc.add_next_tick_callback(lambda: None)
+    assert serverfix.next_tick(doc, lambda: None) is False
+    assert serverfix.next_tick(None, lambda: None) is False
+
+
+def test_websocket_close_after_the_keep_alive_released_the_session():
+    from bokeh.server.connection import ServerConnection
+    from bokeh.server.views.ws import WSHandler
+
+    serverfix.guard_websocket_close()
+    serverfix.guard_websocket_close()  # idempotent
+    assert getattr(WSHandler.on_close, "_satseg_guarded", False)
+
+    class _Session:
+        def subscribe(self, _c):
+            pass
+
+        def unsubscribe(self, _c):
+            pass
+
+    class _App:
+        lost: list = []
+
+        def client_lost(self, c):
+            self.lost.append(c)
+            c.detach_session()
+
+    conn = ServerConnection(None, None, None, _Session())
+    conn.detach_session()  # what BokehTornado._keep_alive does when the ping fails
+    with pytest.raises(AssertionError):
+        conn.session  # noqa: B018 - what the unguarded on_close read
+    handler = WSHandler.__new__(WSHandler)
+    handler.connection, handler.application = conn, _App()
+    handler.close_code, handler.close_reason = 1001, None
+    WSHandler.on_close(handler)  # no AssertionError
+    assert _App.lost == [conn]
