@@ -180,7 +180,7 @@ class Catalog:
         with self._lock:
             cached = [self._layers.get((name, image_id, b)) for b in bands]
         if all(c is not None for c in cached):
-            return np.array([c[row, col] for c in cached], dtype=np.float32)
+            return np.array([c[row, col] for c in cached if c is not None], dtype=np.float32)
         return np.asarray(self.stack(name, image_id)[:, row, col].values, dtype=np.float32)
 
     def has_labels(self, name: str, image_id: str) -> bool:

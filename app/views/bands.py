@@ -1,9 +1,22 @@
 """Bands tab: any band, index or RGB composite of an image at full resolution, with histogram,
-per-pixel spectrum, ground-truth overlay and (DSTL) registration offsets."""
+per-pixel spectrum, ground-truth overlay and (DSTL) registration offsets.
+
+Nothing heavy runs on the server's event loop: a change of selection (data set, image, band,
+mode, stretch, classes, clicked pixel) reads and computes what the plots need in a thread pool
+(:meth:`BandsView.prepare`), then, back on the session's thread, sets the selects consistently
+and bumps :attr:`BandsView.frame` (or ``label_frame``, ``spectrum_frame``); the plots draw only
+from what was prepared (:attr:`BandsView.drawn`). Without a browser session (tests, notebooks)
+the same work runs synchronously.
+"""
 
 from __future__ import annotations
 
 import logging
+import threading
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field, replace
+from typing import Any
 
 import numpy as np
 import panel as pn
@@ -11,7 +24,7 @@ import param
 
 from app import render
 from app.catalog import Catalog
-from app.jobs import Job, readable_error
+from app.jobs import readable_error
 
 log = logging.getLogger("satseg.app.bands")
 
@@ -37,94 +50,323 @@ def _default_rgb(bands: list[str]) -> tuple[str, str, str]:
     return padded[0], padded[1], padded[2]
 
 
+#: Reads and computations of every session (numpy, rasterio and dask release the GIL).
+_POOL = ThreadPoolExecutor(max_workers=2, thread_name_prefix="satseg-app-bands")
+HIST_PERCENTILES = (0.5, 99.5)
+
+
+def offload(work: Callable[[], Any], done: Callable[[Any], None],
+            failed: Callable[[BaseException], None]) -> None:
+    """Run ``work()`` in the thread pool, then ``done(result)`` (or ``failed(exc)``) on the
+    session's thread; synchronously when there is no browser session."""
+    doc = pn.state.curdoc
+    if doc is None or doc.session_context is None:
+        try:
+            result = work()
+        except Exception as exc:  # noqa: BLE001 - reported by the view
+            failed(exc)
+            return
+        done(result)
+        return
+
+    def finished(fut: Future) -> None:
+        exc = fut.exception()
+        # add_next_tick_callback is the one thread-safe Document method.
+        if exc is not None:
+            doc.add_next_tick_callback(lambda: failed(exc))
+        else:
+            doc.add_next_tick_callback(lambda: done(fut.result()))
+
+    _POOL.submit(work).add_done_callback(finished)
+
+
+def robust_histogram(arr: np.ndarray, bins: int = 64,
+                     percentiles: tuple[float, float] = HIST_PERCENTILES) -> tuple[np.ndarray, np.ndarray]:
+    """Counts and edges of the finite pixels between two percentiles (on an overview of large
+    arrays): a few extreme values (NDVI near a zero denominator) no longer squeeze the histogram
+    into one bar. Pixels outside the range are not counted."""
+    sub = render.overview(np.asarray(arr), 1_000_000)
+    finite = sub[np.isfinite(sub)]
+    if finite.size == 0:
+        return np.zeros(bins), np.linspace(0, 1, bins + 1)
+    lo, hi = (float(v) for v in np.percentile(finite, percentiles))
+    if not hi > lo:
+        lo, hi = lo - 0.5, lo + 0.5
+    counts, edges = np.histogram(finite, bins=bins, range=(lo, hi))
+    return counts, edges
+
+
+@dataclass(frozen=True)
+class Selection:
+    """What the user picked: a snapshot of the view's parameters, handed to the thread pool."""
+
+    dataset: str
+    image: str | None
+    mode: str
+    layer: str | None
+    red: str | None
+    green: str | None
+    blue: str | None
+    percentiles: tuple[float, float]
+    auto_range: bool
+    value_range: tuple[float, float]
+    show_labels: bool
+    label_classes: tuple[str, ...]
+
+    def shown_layers(self) -> list[str]:
+        names = [self.layer] if self.mode == "Single layer" else [self.red, self.green, self.blue]
+        return [str(n) for n in names]
+
+
+@dataclass
+class Frame:
+    """Everything the image plot, histogram and registration table draw for one selection."""
+
+    sel: Selection
+    shape: tuple[int, int]
+    single: np.ndarray | None = None
+    limits: tuple[float, float] = (0.0, 1.0)
+    rgb: np.ndarray | None = None
+    channels: list[np.ndarray] = field(default_factory=list)
+    hist: tuple[np.ndarray, np.ndarray, str] | None = None
+    registration: dict | None = None
+
+    @property
+    def key(self) -> tuple[str, str | None]:
+        return self.sel.dataset, self.sel.image
+
+
 class BandsView(param.Parameterized):
     """State and plots of the Bands tab."""
 
-    dataset = param.Selector(objects=[], doc="data set (found under the server's --data paths)")
-    image = param.Selector(objects=[], doc="scene or image id of the data set")
-    mode = param.Selector(objects=["Single layer", "RGB composite"], default="Single layer",
+    dataset: param.Selector = param.Selector(objects=[], doc="data set (found under the server's --data paths)")
+    image: param.Selector = param.Selector(objects=[], doc="scene or image id of the data set")
+    mode: param.Selector = param.Selector(objects=["Single layer", "RGB composite"], default="Single layer",
                           doc="one band/index with a colour map, or three as red, green, blue")
-    layer = param.Selector(objects=[], doc="band or spectral index shown in single-layer mode")
-    red = param.Selector(objects=[], doc="band or index shown as red")
-    green = param.Selector(objects=[], doc="band or index shown as green")
-    blue = param.Selector(objects=[], doc="band or index shown as blue")
+    layer: param.Selector = param.Selector(objects=[], doc="band or spectral index shown in single-layer mode")
+    red: param.Selector = param.Selector(objects=[], doc="band or index shown as red")
+    green: param.Selector = param.Selector(objects=[], doc="band or index shown as green")
+    blue: param.Selector = param.Selector(objects=[], doc="band or index shown as blue")
     percentiles = param.Range(default=(2.0, 98.0), bounds=(0.0, 100.0),
                               doc="percentile stretch: these percentiles map to the ends of the scale")
-    cmap = param.Selector(objects=CMAPS, default="viridis", doc="colour map of single-layer mode")
+    cmap: param.Selector = param.Selector(objects=CMAPS, default="viridis", doc="colour map of single-layer mode")
     auto_range = param.Boolean(default=True, doc="colour range from the percentiles (else the fixed range)")
     value_range = param.Range(default=(0.0, 1.0), doc="fixed colour range of single-layer mode")
     show_labels = param.Boolean(default=True, doc="draw the ground truth over the image")
     label_classes = param.ListSelector(default=[], objects=[], doc="classes drawn in the overlay")
     label_alpha = param.Number(default=0.45, bounds=(0.0, 1.0), doc="overlay opacity")
-    labels_ready = param.Integer(default=0, doc="bumped when background labels arrive")
-    shown = param.Integer(default=0, doc="bumped once per newly shown image (a new plot)")
     pixel = param.Tuple(default=(-1, -1), length=2, doc="(row, col) of the last clicked pixel")
     error = param.String(default="", doc="last error, shown in the page")
+    busy = param.Boolean(default=False, doc="the image plot waits for a read or computation")
+    frame = param.Integer(default=0, doc="bumped when the image layers of a selection are ready")
+    label_frame = param.Integer(default=0, doc="bumped when the overlay of a selection is ready")
+    spectrum_frame = param.Integer(default=0, doc="bumped when the clicked pixel's spectrum is ready")
+    extent = param.Integer(default=0, doc="bumped when another image is drawn (full extent)")
 
     def __init__(self, catalog: Catalog, **params):
         self.catalog = catalog
         self._memo: dict = {}
-        self._labels_job: Job | None = None
+        self._memo_lock = threading.Lock()
+        self._gen = {"frame": 0, "labels": 0, "spectrum": 0}
+        self._applying = False
+        self.drawn: Frame | None = None
+        self.overlay: tuple[tuple, np.ndarray] | None = None
+        self.legend: list[tuple[str, str]] = []
+        self.spectrum_data: dict | None = None
         super().__init__(**params)
         names = catalog.names()
         self.param.dataset.objects = names
-        if names and self.dataset not in names:
-            self.dataset = names[0]
-        elif names:
-            self._on_dataset()
+        if names:
+            if self.dataset not in names:
+                self._applying = True
+                try:
+                    self.dataset = names[0]
+                finally:
+                    self._applying = False
+            self._request("dataset")
 
     # ---------------------------------------------------------------- state changes
+    def selection(self) -> Selection:
+        return Selection(
+            str(self.dataset), self.image, self.mode, self.layer, self.red, self.green, self.blue,
+            tuple(self.percentiles), bool(self.auto_range), tuple(self.value_range),  # type: ignore[arg-type]
+            bool(self.show_labels), tuple(self.label_classes))
+
     @param.depends("dataset", watch=True)
     def _on_dataset(self) -> None:
-        try:
-            ds = self.catalog.dataset(self.dataset)
-            ids = ds.ids()
-        except Exception as exc:  # noqa: BLE001 - shown in the page
-            self.error = f"cannot open data set {self.dataset!r}: {readable_error(exc)}"
-            return
-        labelled = set(ds.labelled_ids())
-        # Labelled images first: the overlay has something to show.
-        ids = sorted(ids, key=lambda i: (i not in labelled, i))
-        self.param.image.objects = ids
-        classes = [c.name for c in ds.classes]
-        self.param.label_classes.objects = classes
-        with param.parameterized.discard_events(self):
-            self.label_classes = classes
-        if self.image in ids:
-            self._on_image()
-        else:
-            self.image = ids[0] if ids else None
-
-    @param.depends("layer", "percentiles", watch=True)
-    def _on_layer(self) -> None:
-        # The fixed range starts from the current stretch, so unticking "auto" keeps the picture.
-        if self.auto_range and self.image is not None and self.layer:
-            try:
-                lo, hi = render.percentile_limits(self.layer_data(self.layer), *self.percentiles)
-            except Exception:  # noqa: BLE001 - the plot reports the error
-                return
-            self.value_range = (round(lo, 6), round(hi, 6))
+        self._request("dataset")
 
     @param.depends("image", watch=True)
     def _on_image(self) -> None:
-        if self.image is None:
+        self._request("image")
+
+    @param.depends("mode", "layer", "red", "green", "blue", "percentiles", "auto_range",
+                   "value_range", watch=True)
+    def _on_layer(self) -> None:
+        self._request("layer")
+
+    @param.depends("show_labels", "label_classes", watch=True)
+    def _on_labels(self) -> None:
+        self._request_labels()
+
+    @param.depends("pixel", watch=True)
+    def _on_pixel(self) -> None:
+        self._request_spectrum()
+
+    def _request(self, level: str) -> None:
+        """Prepare the plots of the current selection off the event loop (``level``: what
+        changed: "dataset", "image" or "layer")."""
+        if self._applying:
             return
+        self._gen["frame"] += 1
+        gen, sel = self._gen["frame"], self.selection()
+        self.busy = True
+
+        def done(result) -> None:
+            if gen == self._gen["frame"]:
+                self._apply(*result)
+
+        def failed(exc: BaseException) -> None:
+            if gen != self._gen["frame"]:
+                return
+            what = {"dataset": f"cannot open data set {sel.dataset!r}",
+                    "image": f"cannot read image {sel.image!r}"}.get(level, "cannot draw the image")
+            self.error = f"{what}: {readable_error(exc)}"
+            log.warning("%s", self.error)
+            self.busy = False
+
+        offload(lambda: self.prepare(sel, level), done, failed)
+
+    def prepare(self, sel: Selection, level: str = "layer") -> tuple[Selection, dict, Frame | None]:
+        """Read and compute what the plots draw for ``sel`` (any thread). Returns the selection
+        completed for the data set or image (``level`` "dataset" / "image": the image list,
+        layers, red/green/blue and classes come from the new one), the select options that
+        change, and the frame."""
+        cat = self.catalog
+        changes: dict[str, Any] = {}
+        if level == "dataset":
+            ds = cat.dataset(sel.dataset)
+            labelled = set(ds.labelled_ids())
+            # Labelled images first: the overlay has something to show.
+            ids = sorted(ds.ids(), key=lambda i: (i not in labelled, i))
+            classes = [c.name for c in ds.classes]
+            changes.update(images=ids, classes=classes)
+            sel = replace(sel, image=sel.image if sel.image in ids else (ids[0] if ids else None),
+                          label_classes=tuple(classes))
+        if sel.image is None:
+            return sel, changes, None
+        if level in ("dataset", "image"):
+            layers = cat.layers(sel.dataset, sel.image)
+            changes["layers"] = layers
+            r, g, b = (str(n) for n in _default_rgb(cat.band_names(sel.dataset, sel.image)))
+            if level == "image" and all(n in layers for n in (sel.red, sel.green, sel.blue)):
+                r, g, b = str(sel.red), str(sel.green), str(sel.blue)  # kept from the image before
+            sel = replace(sel, layer=sel.layer if sel.layer in layers else layers[0],
+                          red=r, green=g, blue=b)
+        return sel, changes, self._frame(sel)
+
+    def _frame(self, sel: Selection) -> Frame:
+        cat = self.catalog
+        stack = cat.stack(sel.dataset, str(sel.image))
+        frame = Frame(sel, cat.shape(sel.dataset, str(sel.image)),
+                      registration=stack.attrs.get("registration") or None)
+        if sel.mode == "Single layer":
+            arr = cat.layer(sel.dataset, str(sel.image), str(sel.layer))
+            frame.single = arr
+            frame.limits = (render.percentile_limits(arr, *sel.percentiles) if sel.auto_range
+                            else (float(sel.value_range[0]), float(sel.value_range[1])))
+            frame.hist = (*robust_histogram(arr), str(sel.layer))
+        else:
+            frame.channels = [cat.layer(sel.dataset, str(sel.image), n) for n in sel.shown_layers()]
+            frame.rgb = self._composite(sel, frame.channels)
+            frame.hist = (*robust_histogram(frame.channels[0]), str(sel.red))
+        return frame
+
+    def _apply(self, sel: Selection, changes: dict, frame: Frame | None) -> None:
+        """On the session's thread: selects and values from ``sel``, then redraw."""
+        self._applying = True
         try:
-            layers = self.catalog.layers(self.dataset, self.image)
-        except Exception as exc:  # noqa: BLE001
-            self.error = f"cannot read image {self.image!r}: {readable_error(exc)}"
-            return
+            # Options first, values after: a widget given new options may push back a value of
+            # its own (a class-ticks group kept only the classes both data sets have).
+            if "images" in changes:
+                self.param.image.objects = changes["images"]
+            if "classes" in changes:
+                self.param.label_classes.objects = changes["classes"]
+            if "layers" in changes:
+                for p in ("layer", "red", "green", "blue"):
+                    self.param[p].objects = changes["layers"]
+            with param.parameterized.batch_call_watchers(self):
+                self.image = sel.image
+                self.label_classes = list(sel.label_classes)
+                if sel.image is not None:
+                    self.layer, self.red, self.green, self.blue = sel.layer, sel.red, sel.green, sel.blue
+                if frame is not None and sel.auto_range and frame.single is not None:
+                    # The fixed range starts from the stretch: unticking "auto" keeps the picture.
+                    self.value_range = (round(frame.limits[0], 6), round(frame.limits[1], 6))
+        finally:
+            self._applying = False
+        new_image = frame is None or self.drawn is None or self.drawn.key != frame.key
+        self.drawn = frame
         self.error = ""
-        bands = self.catalog.band_names(self.dataset, self.image)
-        r, g, b = _default_rgb(bands)
-        for p in ("layer", "red", "green", "blue"):
-            self.param[p].objects = layers
-        with param.parameterized.batch_call_watchers(self):
-            self.pixel = (-1, -1)
-            if self.layer not in layers:
-                self.layer = layers[0]
-            self.red, self.green, self.blue = r, g, b
-        self.shown += 1
+        if new_image:
+            self.extent += 1
+            self.spectrum_data = None
+            self._applying = True
+            try:
+                self.pixel = (-1, -1)
+            finally:
+                self._applying = False
+            self.spectrum_frame += 1
+        self.frame += 1
+        self.busy = False
+        if new_image:
+            self._request_labels()
+
+    # ---------------------------------------------------------------- overlay and spectrum
+    def _request_labels(self) -> None:
+        if self._applying:
+            return
+        self._gen["labels"] += 1
+        gen, sel = self._gen["labels"], self.selection()
+
+        def done(result) -> None:
+            if gen == self._gen["labels"]:
+                self.overlay, self.legend = result
+                self.label_frame += 1
+
+        def failed(exc: BaseException) -> None:
+            if gen == self._gen["labels"]:
+                self.error = f"cannot read the labels: {readable_error(exc)}"
+
+        offload(lambda: self._prepare_labels(sel), done, failed)
+
+    def _prepare_labels(self, sel: Selection):
+        rgba = self._overlay(sel)
+        if rgba is None:
+            return None, []
+        labels = self.catalog.labels(sel.dataset, str(sel.image))
+        legend = [(c.name, c.colour) for c in labels.classes if c.name in sel.label_classes]
+        return ((sel.dataset, sel.image), rgba), legend
+
+    def _request_spectrum(self) -> None:
+        if self._applying:
+            return
+        self._gen["spectrum"] += 1
+        gen = self._gen["spectrum"]
+
+        def done(result) -> None:
+            if gen == self._gen["spectrum"]:
+                self.spectrum_data = result
+                self.spectrum_frame += 1
+
+        def failed(exc: BaseException) -> None:
+            if gen == self._gen["spectrum"]:
+                self.error = f"cannot read the pixel's spectrum: {readable_error(exc)}"
+
+        offload(self.spectrum, done, failed)
+
+    def poll(self) -> None:
+        """Periodic refresh hook of the dashboard (nothing to poll: results arrive by callback)."""
 
     # ---------------------------------------------------------------- data
     @property
@@ -135,7 +377,7 @@ class BandsView(param.Parameterized):
         return self.catalog.layer(self.dataset, self.image, name)
 
     def shown_layers(self) -> list[str]:
-        return [self.layer] if self.mode == "Single layer" else [self.red, self.green, self.blue]
+        return self.selection().shown_layers()
 
     def color_limits(self) -> tuple[float, float]:
         """Colour range of single-layer mode."""
@@ -145,68 +387,45 @@ class BandsView(param.Parameterized):
 
     def _memoised(self, key: tuple, make):
         """Full-resolution arrays are kept between pans and zooms (last 4 keys)."""
-        if key not in self._memo:
-            self._memo[key] = make()
+        with self._memo_lock:
+            if key in self._memo:
+                return self._memo[key]
+        value = make()
+        with self._memo_lock:
+            self._memo[key] = value
             while len(self._memo) > 4:
                 self._memo.pop(next(iter(self._memo)))
-        return self._memo[key]
+        return value
 
     def composite(self) -> np.ndarray:
         """Stretched RGB ``(H, W, 3)`` in [0, 1] of the red, green, blue selections."""
+        sel = replace(self.selection(), mode="RGB composite")
+        return self._composite(sel, [self.layer_data(n) for n in sel.shown_layers()])
 
+    def _composite(self, sel: Selection, chans: list[np.ndarray]) -> np.ndarray:
         def make():
-            chans = [self.layer_data(n) for n in (self.red, self.green, self.blue)]
-            limits = [render.percentile_limits(c, *self.percentiles) for c in chans]
+            limits = [render.percentile_limits(c, *sel.percentiles) for c in chans]
             return render.rgb_from_channels(chans, limits)
 
-        key = ("rgb", self.dataset, self.image, self.red, self.green, self.blue, tuple(self.percentiles))
+        key = ("rgb", sel.dataset, sel.image, sel.red, sel.green, sel.blue, sel.percentiles)
         return self._memoised(key, make)
 
-    def overlay_rgba(self, wait: bool = True) -> np.ndarray | None:
-        """RGBA ground-truth overlay of the enabled classes, or None (no labels / hidden).
+    def overlay_rgba(self) -> np.ndarray | None:
+        """RGBA ground-truth overlay of the enabled classes, or None (no labels / hidden)."""
+        return self._overlay(self.selection())
 
-        With ``wait=False`` (the plot), labels not read yet are read in a background job and
-        None is returned; :attr:`labels_ready` changes when they arrive.
-        """
-        if not self.show_labels or self.image is None:
+    def _overlay(self, sel: Selection) -> np.ndarray | None:
+        if not sel.show_labels or sel.image is None:
             return None
-        if not wait and not self.catalog.has_labels(self.dataset, self.image):
-            self._load_labels_in_background()
-            return None
-        labels = self.catalog.labels(self.dataset, self.image)
+        labels = self.catalog.labels(sel.dataset, sel.image)
         if labels is None:
             return None
         names = [c.name for c in labels.classes]
-        enabled = [n in self.label_classes for n in names]
+        enabled = [n in sel.label_classes for n in names]
         # Opaque colours: the plot applies label_alpha as the layer's opacity.
-        key = ("labels", self.dataset, self.image, tuple(enabled))
+        key = ("labels", sel.dataset, sel.image, tuple(enabled))
         return self._memoised(key, lambda: render.class_overlay(
             labels.masks, [c.colour for c in labels.classes], enabled, 1.0))
-
-    def _load_labels_in_background(self) -> None:
-        key = (self.dataset, self.image)
-        if self._labels_job is not None and self._labels_job.name == str(key) and not self._labels_job.done:
-            return
-        doc = pn.state.curdoc
-
-        def work(job: Job):
-            self.catalog.labels(*key)
-            # Back on the session's thread: redraw the overlay (or poll() does it without one).
-            if doc is not None and doc.session_context is not None:
-                doc.add_next_tick_callback(self.poll)
-
-        self._labels_job = Job(str(key), work).start()
-
-    def poll(self) -> None:
-        """Redraw the overlay once background labels have arrived; show their error if any."""
-        job = self._labels_job
-        if job is None or not job.done:
-            return
-        self._labels_job = None
-        if job.status == "failed":
-            self.error = f"cannot read the labels: {job.error}"
-        else:
-            self.labels_ready += 1
 
     def spectrum(self) -> dict | None:
         """Values of every band at :attr:`pixel`, with names and wavelengths; None if unset."""
@@ -217,38 +436,28 @@ class BandsView(param.Parameterized):
             "band": self.catalog.band_names(self.dataset, self.image),
             "wavelength": self.catalog.wavelengths(self.dataset, self.image),
             "value": self.catalog.pixel(self.dataset, self.image, row, col).tolist(),
+            "pixel": (row, col),
         }
 
     def histogram(self, bins: int = 64) -> tuple[np.ndarray, np.ndarray, str]:
-        """Counts and edges of the shown layer (the red channel in RGB mode), on an overview."""
+        """Counts and edges of the shown layer (the red channel in RGB mode) between its 0.5 and
+        99.5 percentiles, on an overview."""
         name = self.shown_layers()[0]
-        sub = render.overview(self.layer_data(name), 1_000_000)
-        finite = sub[np.isfinite(sub)]
-        if finite.size == 0:
-            return np.zeros(bins), np.linspace(0, 1, bins + 1), name
-        counts, edges = np.histogram(finite, bins=bins)
+        counts, edges = robust_histogram(self.layer_data(name), bins)
         return counts, edges, name
 
     def registration(self) -> dict | None:
-        """Registration offsets per band group (DSTL data sets), from ``describe()``."""
-        ds = self.catalog.dataset(self.dataset)
-        if getattr(ds, "kind", "") != "dstl":
+        """Registration offsets per band group of the image (DSTL scenes), else None."""
+        if self.image is None:
             return None
-        info = ds.describe()
-        for key in ("registration", "offsets", "registration_offsets"):
-            if key in info and info[key]:
-                val = info[key]
-                if isinstance(val, dict) and self.image in val:
-                    return val[self.image]
-                return val
-        return None
+        return self.catalog.stack(self.dataset, self.image).attrs.get("registration") or None
 
     def click(self, x: float | None, y: float | None) -> None:
         """Select the pixel under plot coordinates ``(x, y)`` (ignored outside the image)."""
         log.debug("click at x=%s y=%s", x, y)
         if x is None or y is None or self.image is None:
             return
-        h, w = self.shape
+        h, w = self.drawn.shape if self.drawn is not None else self.shape
         col, row = int(np.floor(x)), int(np.floor(y))
         if 0 <= row < h and 0 <= col < w:
             self.pixel = (row, col)

@@ -1,4 +1,10 @@
-"""The Bands tab's layout: controls, the rasterised image with overlay, histogram, spectrum."""
+"""The Bands tab's layout: controls, the rasterised image with overlay and class legend,
+histogram, spectrum, registration offsets.
+
+The plots draw only what :class:`BandsView` prepared off the event loop (``view.drawn``,
+``view.overlay``, ``view.spectrum_data``): they update when its ``frame``, ``label_frame`` or
+``spectrum_frame`` changes, and the image pane shows a loading spinner while ``view.busy``.
+"""
 
 from __future__ import annotations
 
@@ -6,8 +12,8 @@ import holoviews as hv
 import numpy as np
 import panel as pn
 
-from app.jobs import readable_error
 from app.views.bands import BandsView, _coords
+from app.views.legend import legend_html
 from app.views.raster import EMPTY, raster_dmap, reset_view, strided
 
 
@@ -17,15 +23,15 @@ def _fast_ranges(plot, element) -> None:
     plot.state.lod_timeout = 80
 
 
+FRAME_HEIGHT, MAX_FRAME_WIDTH = 520, 760
 IMAGE_OPTS = dict(
     hooks=[_fast_ranges],
-    frame_height=520, data_aspect=1, invert_yaxis=True,
+    frame_height=FRAME_HEIGHT, data_aspect=1, invert_yaxis=True,
     tools=["hover", "tap"], active_tools=["wheel_zoom"], xlabel="column", ylabel="row", show_legend=False,
 )
-#: RGB layers (composite, class overlays) get no hover: it would show packed RGBA integers.
+#: RGB layers (composite, class overlays) get no hover: it would show packed RGBA integers. In RGB
+#: mode the image layer under the opaque composite holds the three channels' values for hover.
 RGB_OPTS = {**IMAGE_OPTS, "tools": ["tap"]}
-STATE = ["dataset", "image", "mode", "layer", "red", "green", "blue", "percentiles",
-         "auto_range", "value_range"]
 
 
 def _empty_image() -> hv.Image:
@@ -41,55 +47,52 @@ def _empty_rgba() -> hv.RGB:
                   label=EMPTY)
 
 
-def _guard(fn):
-    """Run a plot callback; on error record a readable message and draw nothing."""
-
-    def wrapped(view: BandsView, empty, *args):
-        try:
-            return fn(view, *args)
-        except Exception as exc:  # noqa: BLE001 - shown in the page
-            view.error = readable_error(exc)
-            return empty
-
-    return wrapped
-
-
-@_guard
 def _single(view: BandsView, step: int = 1):
-    if view.image is None or view.mode != "Single layer":
+    """Single-layer mode: the layer with its colour range. RGB mode: the three channels' raw
+    values (hidden under the composite; the hover shows them)."""
+    f = view.drawn
+    if f is None:
         return _empty_image()
-    lo, hi = view.color_limits()
-    xs, ys, arr = strided(view.layer_data(view.layer), step)
-    return hv.Image((xs, ys, arr), kdims=["x", "y"], vdims=[hv.Dimension("value", label=view.layer,
-                                                                     range=(lo, hi))])
+    if f.single is not None:
+        xs, ys, arr = strided(f.single, step)
+        return hv.Image((xs, ys, arr), kdims=["x", "y"],
+                        vdims=[hv.Dimension("value", label=str(f.sel.layer), range=f.limits)])
+    if not f.channels:
+        return _empty_image()
+    chans = [strided(c, step) for c in f.channels]
+    xs, ys = chans[0][0], chans[0][1]
+    vdims = [hv.Dimension(f"ch_{colour}", label=f"{name} ({colour})")
+             for colour, name in zip(("red", "green", "blue"), f.sel.shown_layers(), strict=True)]
+    return hv.Image((xs, ys, *(c[2] for c in chans)), kdims=["x", "y"], vdims=vdims)
 
 
-@_guard
 def _rgb(view: BandsView, step: int = 1):
-    if view.image is None or view.mode != "RGB composite":
+    f = view.drawn
+    if f is None or f.rgb is None:
         return _empty_rgba()
-    xs, ys, rgb = strided(view.composite(), step)
+    xs, ys, rgb = strided(f.rgb, step)
     alpha = np.ones(rgb.shape[:2], np.float32)
     return hv.RGB((xs, ys, rgb[..., 0], rgb[..., 1], rgb[..., 2], alpha), kdims=["x", "y"],
                   vdims=list("RGBA"))
 
 
-@_guard
 def _labels(view: BandsView, step: int = 1):
-    rgba = view.overlay_rgba(wait=False)
-    if rgba is None:
+    f, ov = view.drawn, view.overlay
+    # Only the overlay of the image drawn (labels of the next image may arrive first).
+    if f is None or ov is None or ov[0] != f.key:
         return _empty_rgba()
-    xs, ys, rgba = strided(rgba, step)
+    xs, ys, rgba = strided(ov[1], step)
     return hv.RGB((xs, ys, *(rgba[..., i] for i in range(4))), kdims=["x", "y"], vdims=list("RGBA"),
                   label="labels")
 
 
-@_guard
 def _histogram(view: BandsView):
-    if view.image is None:
+    f = view.drawn
+    if f is None or f.hist is None:
         return hv.Histogram(([0, 1], [0]))
-    counts, edges, name = view.histogram()
-    return hv.Histogram((edges, counts), kdims=[hv.Dimension("v", label=name)], vdims=["pixels"])
+    counts, edges, name = f.hist
+    return hv.Histogram((edges, counts), kdims=[hv.Dimension("v", label=f"{name} (0.5-99.5 %)")],
+                        vdims=["pixels"])
 
 
 def _empty_spectrum():
@@ -98,19 +101,19 @@ def _empty_spectrum():
             * hv.Scatter(data, "position", ["value", "band"])).opts(title="click a pixel for its spectrum")
 
 
-@_guard
 def _spectrum(view: BandsView):
     """Values of every band at the clicked pixel against wavelength (nm) where every band has
-    one, else against band order; the band name shows on hover. The dimensions never change, so
-    the plot updates in place."""
-    spec = view.spectrum()
+    one (the axis then has numeric ticks: band names, some at one wavelength, would overlap),
+    else against band order with slanted names; the band name shows on hover. The dimensions
+    never change, so the plot updates in place."""
+    spec = view.spectrum_data
     if spec is None:
         return _empty_spectrum()
     wl = np.asarray(spec["wavelength"], dtype=float)
-    row, col = view.pixel
-    by_wl = bool(np.all(np.isfinite(wl)) and len(np.unique(wl)) == len(wl))
+    row, col = spec["pixel"]
+    by_wl = bool(np.all(np.isfinite(wl)))
     pos = wl if by_wl else np.arange(len(wl), dtype=float)
-    order = np.argsort(pos)
+    order = np.argsort(pos, kind="stable")
     names = [f"{b} ({w:.0f} nm)" if np.isfinite(w) else str(b) for b, w in zip(spec["band"], wl, strict=True)]
     data = {"position": pos[order], "value": np.asarray(spec["value"])[order],
             "band": np.asarray(names)[order]}
@@ -119,78 +122,152 @@ def _spectrum(view: BandsView):
     xlabel = "wavelength (nm)" if by_wl else "band"
     ticks = None if by_wl else [(i, str(b)) for i, b in enumerate(spec["band"])]
     return (curve * pts).opts(hv.opts.Scatter(size=6, tools=["hover"]),
-                              hv.opts.Curve(xlabel=xlabel, xticks=ticks),
+                              hv.opts.Curve(xlabel=xlabel, xticks=ticks, xrotation=0 if by_wl else 60),
                               hv.opts.Overlay(title=f"spectrum at row {row}, column {col}"))
+
+
+def _registration_table(view: BandsView, _frame: int):
+    f = view.drawn
+    reg = f.registration if f is not None else None
+    if not reg:
+        return pn.pane.Markdown("*Registration offsets: only for DSTL-format scenes.*")
+    import pandas as pd
+
+    rows = [{"group": g, **{k: round(float(v), 3) for k, v in off.items()}}
+            for g, off in reg.items() if isinstance(off, dict)]
+    table = pd.DataFrame(rows) if rows else pd.DataFrame({"offsets": [str(reg)]})
+    return pn.Column("**Registration offsets per band group (px, on the RGB grid)**",
+                     pn.pane.DataFrame(table, index=False, width=330), width=340)
+
+
+def _controls(view: BandsView) -> pn.Column:
+    w = pn.widgets
+    # Two plain inputs (the EditableRangeSlider's overflowed their spinners), shown only when the
+    # colour range is fixed.
+    fixed = view.param.auto_range.rx.not_()
+    low = w.FloatInput(name="Colour range from", value=view.value_range[0], width=140, visible=fixed)
+    high = w.FloatInput(name="to", value=view.value_range[1], width=140, visible=fixed)
+
+    def to_view(*_):
+        lo, hi = low.value, high.value
+        if lo is not None and hi is not None and hi > lo and (lo, hi) != tuple(view.value_range):
+            view.value_range = (lo, hi)
+
+    def from_view(event):
+        low.value, high.value = event.new
+
+    low.param.watch(to_view, "value")
+    high.param.watch(to_view, "value")
+    view.param.watch(from_view, "value_range")
+    single = view.param.mode.rx() == "Single layer"
+    return pn.Column(
+        w.Select.from_param(view.param.image, name="Image"),
+        w.RadioButtonGroup.from_param(view.param.mode, button_type="primary", button_style="outline"),
+        w.Select.from_param(view.param.layer, name="Band or index", visible=single),
+        pn.Row(w.Select.from_param(view.param.red, name="Red", width=95),
+               w.Select.from_param(view.param.green, name="Green", width=95),
+               w.Select.from_param(view.param.blue, name="Blue", width=95),
+               visible=single.rx.not_()),
+        w.RangeSlider.from_param(view.param.percentiles, name="Percentile stretch", step=0.5),
+        w.Select.from_param(view.param.cmap, name="Colour map", visible=single),
+        w.Checkbox.from_param(view.param.auto_range, name="Colour range from percentiles",
+                              visible=single, css_classes=["auto-range"]),
+        pn.Row(low, high, css_classes=["fixed-range"]),
+        pn.layout.Divider(),
+        w.Checkbox.from_param(view.param.show_labels, name="Ground truth overlay",
+                              css_classes=["show-labels"]),
+        w.CheckBoxGroup.from_param(view.param.label_classes, name="Classes", css_classes=["classes"]),
+        w.FloatSlider.from_param(view.param.label_alpha, name="Overlay opacity", step=0.05),
+        width=320,
+    )
 
 
 def bands_layout(view: BandsView) -> pn.viewable.Viewable:
     """The Bands tab for ``view``."""
-    params = hv.streams.Params(view, STATE)
-    label_params = hv.streams.Params(view, ["dataset", "image", "show_labels", "label_classes",
-                                            "labels_ready"])
-    def shape():
-        return view.shape
+    frame = hv.streams.Params(view, ["frame"])
+    label_frame = hv.streams.Params(view, ["label_frame"])
 
-    single = raster_dmap(lambda step: _single(view, _empty_image(), step), [params], shape=shape)
-    rgb_r = raster_dmap(lambda step: _rgb(view, _empty_rgba(), step), [params], shape=shape)
-    labels = raster_dmap(lambda step: _labels(view, _empty_rgba(), step), [label_params], shape=shape)
-    shaded = single.apply.opts(cmap=view.param.cmap, colorbar=True, clabel=view.param.layer)
+    def shape():
+        return view.drawn.shape if view.drawn is not None else None
+
+    single = raster_dmap(lambda step: _single(view, step), [frame], shape=shape, label="layer")
+    rgb_r = raster_dmap(lambda step: _rgb(view, step), [frame], shape=shape, label="composite")
+    labels = raster_dmap(lambda step: _labels(view, step), [label_frame, frame], shape=shape,
+                         label="labels")
+    shaded = single.apply.opts(cmap=view.param.cmap, colorbar=True)
     lab_r = labels.apply.opts(alpha=view.param.label_alpha)
 
-    def colorbar_title(plot, element) -> None:
+    def colorbar_hook(plot, element) -> None:
         # HoloViews titles the colour bar once, when the plot is made; a hook runs on every
-        # update, so the title follows the band or index shown.
+        # update, so the title follows the band or index shown (no bar in RGB mode).
+        f = view.drawn
         bar = plot.handles.get("colorbar")
-        title = view.layer if view.mode == "Single layer" else ""
-        if bar is not None and bar.title != title:
-            bar.title = title
+        single_mode = f is not None and f.single is not None
+        if bar is not None:
+            title = str(f.sel.layer) if single_mode and f is not None else ""
+            if bar.title != title:
+                bar.title = title
+            bar.visible = single_mode
 
-    image_opts = {**IMAGE_OPTS, "hooks": [*IMAGE_OPTS["hooks"], colorbar_title]}
-    plot = (shaded * rgb_r * lab_r).opts(hv.opts.Image(**image_opts), hv.opts.RGB(**RGB_OPTS))
+    def extent_hook(plot, element) -> None:
+        # Another image: its full extent, which Reset returns to as well. An overlay hook runs
+        # after the overlay's own range update (an element hook's ranges were overwritten).
+        f = view.drawn
+        if f is None or getattr(plot, "_satseg_extent", None) == view.extent:
+            return
+        plot._satseg_extent = view.extent
+        h, w = f.shape
+        # The frame takes the image's aspect, so HoloViews' data_aspect logic leaves the ranges
+        # alone (it pads, and with an inverted y axis mirrors, ranges of another aspect).
+        fh, fw = FRAME_HEIGHT, round(FRAME_HEIGHT * w / h)
+        if fw > MAX_FRAME_WIDTH:
+            fh, fw = round(MAX_FRAME_WIDTH * h / w), MAX_FRAME_WIDTH
+        plot.state.update(frame_height=fh, frame_width=fw)
+        plot.handles["x_range"].update(start=0, end=w, reset_start=0, reset_end=w)
+        plot.handles["y_range"].update(start=h, end=0, reset_start=h, reset_end=0)  # row 0 on top
 
-    hist = hv.DynamicMap(lambda **_: _histogram(view, hv.Histogram(([0, 1], [0]))),
-                         streams=[hv.streams.Params(view, ["dataset", "image", "mode", "layer", "red"])])
-    spec = hv.DynamicMap(lambda **_: _spectrum(view, _empty_spectrum()),
-                         streams=[hv.streams.Params(view, ["pixel", "image", "dataset"])])
+    image_opts = {**IMAGE_OPTS, "hooks": [_fast_ranges, colorbar_hook]}
+    plot = (shaded * rgb_r * lab_r).opts(hv.opts.Image(**image_opts), hv.opts.RGB(**RGB_OPTS),
+                                         hv.opts.Overlay(hooks=[extent_hook]))
+    # Another image starts from its whole extent, not the last one's zoom.
+    view.param.watch(lambda *_: reset_view(single, rgb_r, labels), "extent")
 
-    w = pn.widgets
-    controls = pn.Column(
-        w.Select.from_param(view.param.image, name="Image"),
-        w.RadioButtonGroup.from_param(view.param.mode, button_type="primary", button_style="outline"),
-        w.Select.from_param(view.param.layer, name="Band or index"),
-        pn.Row(w.Select.from_param(view.param.red, name="Red", width=95),
-               w.Select.from_param(view.param.green, name="Green", width=95),
-               w.Select.from_param(view.param.blue, name="Blue", width=95)),
-        w.RangeSlider.from_param(view.param.percentiles, name="Percentile stretch", step=0.5),
-        w.Select.from_param(view.param.cmap, name="Colour map"),
-        w.Checkbox.from_param(view.param.auto_range, name="Colour range from percentiles"),
-        w.EditableRangeSlider.from_param(view.param.value_range, name="Fixed colour range"),
-        pn.layout.Divider(),
-        w.Checkbox.from_param(view.param.show_labels, name="Ground truth overlay"),
-        w.CheckBoxGroup.from_param(view.param.label_classes, name="Classes"),
-        w.FloatSlider.from_param(view.param.label_alpha, name="Overlay opacity", step=0.05),
-        width=320,
-    )
-    error = pn.pane.Alert(pn.bind(lambda e: e or "", view.param.error), alert_type="danger",
+    hist = hv.DynamicMap(lambda **_: _histogram(view), streams=[frame])
+    spec = hv.DynamicMap(lambda **_: _spectrum(view), streams=[hv.streams.Params(view, ["spectrum_frame"])])
+
+    # A click selects the pixel whose spectrum is drawn.
+    tap = hv.streams.Tap(source=shaded, x=None, y=None)
+
+    def on_tap(x, y):
+        # HoloViews drops stream events raised inside a stream callback: set the pixel on the
+        # next tick, so the view's own watchers fire.
+        doc = pn.state.curdoc
+        if doc is not None and doc.session_context is not None:
+            doc.add_next_tick_callback(lambda: view.click(x, y))
+        else:
+            view.click(x, y)
+
+    tap.add_subscriber(on_tap)
+
+    def error_text(e: str) -> str:
+        return e or ""
+
+    def legend_text(_frame: int) -> str:
+        return legend_html(view.legend, "Ground truth:")
+
+    def registration_table(fr: int):
+        return _registration_table(view, fr)
+
+    error = pn.pane.Alert(pn.bind(error_text, view.param.error), alert_type="danger",
                           visible=pn.bind(bool, view.param.error))
-
-    def _registration(dataset, image):
-        try:
-            reg = view.registration()
-        except Exception as exc:  # noqa: BLE001
-            return pn.pane.Alert(readable_error(exc), alert_type="warning")
-        if reg is None:
-            return pn.pane.Markdown("*Registration offsets: only for DSTL-format scenes.*")
-        import pandas as pd
-
-        rows = [{"group": g, **{k: round(float(v), 3) for k, v in off.items()}}
-                for g, off in reg.items() if isinstance(off, dict)]
-        table = pd.DataFrame(rows) if rows else pd.DataFrame({"offsets": [str(reg)]})
-        return pn.Column("**Registration offsets per band group (px, on the RGB grid)**",
-                         pn.pane.DataFrame(table, index=False, width=330), width=340)
-
+    image_pane = pn.pane.HoloViews(plot, linked_axes=False, css_classes=["bands-plot"])
+    view.param.watch(lambda e: setattr(image_pane, "loading", e.new), "busy")
+    image_pane.loading = view.busy
+    legend = pn.pane.HTML(pn.bind(legend_text, view.param.label_frame), css_classes=["bands-legend"],
+                          sizing_mode="stretch_width", min_height=20)
     below = pn.Row(
-        pn.pane.HoloViews(hist.opts(width=330, height=240, tools=["hover"], framewise=True), linked_axes=False),
+        pn.pane.HoloViews(hist.opts(width=330, height=240, tools=["hover"], framewise=True),
+                          linked_axes=False, css_classes=["histogram-plot"]),
         pn.pane.HoloViews(spec.opts(hv.opts.Curve(width=420, height=240, framewise=True,
                                                   padding=0.08),
                                     hv.opts.Scatter(framewise=True, padding=0.08),
@@ -198,25 +275,7 @@ def bands_layout(view: BandsView) -> pn.viewable.Viewable:
                           css_classes=["spectrum-plot"], linked_axes=False),
     )
     # Below the plots (beside them it was cut off at the page's edge).
-    registration = pn.Column(pn.bind(_registration, view.param.dataset, view.param.image),
+    registration = pn.Column(pn.bind(registration_table, view.param.frame),
                              css_classes=["registration"])
-    def image_plot(_shown):
-        # A new plot per image: its axes start from the whole image, not the last one's zoom.
-        reset_view(single, rgb_r, labels)
-        # A click selects the pixel whose spectrum is drawn (a new stream for the new plot).
-        tap = hv.streams.Tap(source=shaded, x=None, y=None)
-        doc = pn.state.curdoc
-
-        def on_tap(x, y):
-            # HoloViews drops stream events raised inside a stream callback: set the pixel on the
-            # next tick, so the spectrum's own stream fires.
-            if doc is not None and doc.session_context is not None:
-                doc.add_next_tick_callback(lambda: view.click(x, y))
-            else:
-                view.click(x, y)
-
-        tap.add_subscriber(on_tap)
-        return pn.pane.HoloViews(plot, linked_axes=False, css_classes=["bands-plot"])
-
-    main = pn.Column(error, pn.bind(image_plot, view.param.shown), below, registration)
-    return pn.Row(controls, main, sizing_mode="stretch_width")
+    main = pn.Column(error, image_pane, legend, below, registration)
+    return pn.Row(_controls(view), main, sizing_mode="stretch_width")

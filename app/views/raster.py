@@ -60,8 +60,12 @@ def strided(arr: np.ndarray, step: int) -> tuple[np.ndarray, np.ndarray, np.ndar
     return xs, ys, arr[off::step, off::step]
 
 
-def raster_dmap(fn, streams: list, shape=None, **kwargs) -> hv.DynamicMap:
+def raster_dmap(fn, streams: list, shape=None, label: str | None = None, **kwargs) -> hv.DynamicMap:
     """A DynamicMap rasterising ``fn(step)`` for the current x/y range and plot size.
+
+    ``label`` names every element it returns, placeholders included: an overlay then keeps one
+    renderer per layer in a fixed order (a layer that changed label between updates got a new
+    renderer drawn over the others: the ground truth vanished under an RGB composite).
 
     ``fn(step)`` returns the element sampled every ``step`` pixels (see :func:`strided`);
     ``shape()`` gives the full image's ``(H, W)`` to choose the step. When another image is
@@ -81,15 +85,16 @@ def raster_dmap(fn, streams: list, shape=None, **kwargs) -> hv.DynamicMap:
         el = fn(sample_step(x_range, y_range, full, w, h))
         if el.label == EMPTY:
             h_img, w_img = full if full else (2, 2)
-            return empty_like(el, x_range or (0.0, float(w_img)), y_range or (0.0, float(h_img)))
-        try:
-            out = rasterize(el, dynamic=False, x_range=x_range, y_range=y_range, width=w,
-                            height=h, **kwargs)
-        except (DataError, ValueError, IndexError):
-            out = empty_like(el, x_range, y_range)
+            out = empty_like(el, x_range or (0.0, float(w_img)), y_range or (0.0, float(h_img)))
+        else:
+            try:
+                out = rasterize(el, dynamic=False, x_range=x_range, y_range=y_range, width=w,
+                                height=h, **kwargs)
+            except (DataError, ValueError, IndexError):
+                out = empty_like(el, x_range, y_range)
         log.debug("rasterised %s (%s) %s x %s in %.3f s", type(el).__name__, el.label or el.group,
                   x_range, y_range, time.perf_counter() - t0)
-        return out
+        return out.relabel(label) if label is not None else out
 
     dmap = hv.DynamicMap(callback, streams=[*streams, rxy, hv.streams.PlotSize()])
     dmap.range_stream = rxy  # type: ignore[attr-defined]
