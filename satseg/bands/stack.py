@@ -112,6 +112,7 @@ def read_window(
 
     c0, c1 = cols if cols is not None else (0, gf.width)
     win = Window(c0, rows[0], c1 - c0, rows[1] - rows[0])
+    failure = None
     try:
         with _open(gf.path) as src:
             arr = src.read(bands, window=win).astype(np.float32, copy=False)
@@ -120,7 +121,9 @@ def read_window(
     except Exception as exc:  # a corrupt strip surfaces only on read
         from satseg.io.raster import raster_read_error  # names the file, the cause, the fix
 
-        raise raster_read_error(gf.path, exc, f" (rows {rows[0]}-{rows[1] - 1})") from None
+        failure = raster_read_error(gf.path, exc, f" (rows {rows[0]}-{rows[1] - 1})")
+    if failure is not None:  # outside the except: no unpicklable rasterio error chained (dask)
+        raise failure
     bad = ~np.isfinite(arr)
     if bad.any():
         log.warning("%s has %d NaN/inf pixels in rows %s; they are NaN in the stack",

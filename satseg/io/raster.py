@@ -208,6 +208,7 @@ class _WindowReader:
 
         bands, ys, xs = (k.indices(n) for k, n in zip(key, self.shape, strict=True))
         window = Window.from_slices((ys[0], ys[1]), (xs[0], xs[1]))
+        failure = None
         try:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", NotGeoreferencedWarning)
@@ -215,7 +216,12 @@ class _WindowReader:
                     block = src.read(list(range(bands[0] + 1, bands[1] + 1)), window=window)
         except Exception as exc:  # rasterio raises several types (RasterioIOError, CPLE_*)
             where = f" (rows {ys[0]}-{ys[1] - 1}, columns {xs[0]}-{xs[1] - 1})"
-            raise raster_read_error(self.path, exc, where) from None
+            failure = raster_read_error(self.path, exc, where)
+        if failure is not None:
+            # raised outside the except block, so it carries no chained rasterio exception:
+            # dask.distributed pickles the whole chain to the client, and rasterio's errors do
+            # not unpickle (the client would get a bare Exception instead of this one)
+            raise failure
         out = block.astype(np.float32)
         if self.nodata is not None and not np.isnan(self.nodata):
             out[block == np.asarray(self.nodata).astype(block.dtype)] = np.nan
