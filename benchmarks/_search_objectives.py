@@ -40,3 +40,18 @@ def calibrate(seconds: float) -> int:
     _loop(n)
     dt = time.perf_counter() - t0
     return max(1, int(n * seconds / max(dt, 1e-6)))
+
+
+def run_folder(p, ctx):
+    """Sleeps ``p['sleep']`` s, then leaves a run folder with a ``p['mb']`` MB model.keras in
+    its private ``ctx.run_dir`` (shipped to the driver like a trained trial's)."""
+    import json
+    import os
+    from pathlib import Path
+
+    time.sleep(float(p["sleep"]))
+    run = Path(ctx.run_dir)
+    run.mkdir(parents=True)
+    (run / "model.keras").write_bytes(os.urandom(int(float(p["mb"]) * 1e6)))
+    (run / "meta.json").write_text(json.dumps({"x": p["x"]}))
+    return {"objective": p["x"], "artifacts": {"run_dir": str(run)}}

@@ -18,9 +18,13 @@ In one run:
    same seed, with a short-trial version of the default space (1 epoch of 15 steps). With so
    few trials this is a smoke comparison, not a statistically meaningful one: it is reported,
    not judged.
+4. Shipping a trial's run folder to the driver (workers share no disk with it): trials of
+   ``--ship-sleep`` s (default 10) that leave a model.keras of each ``--ship-mb`` size (default 8
+   and 32 MB: the shipped demo model is 8 MB) on one worker process; pack + dask transfer +
+   driver write (``satseg.search.artifacts.ship_report``) relative to the trial. Target: < 2%.
 
 Usage: ``python benchmarks/bench_search.py [--trials 12] [--sleep 1.5] [--cpu 1.0]
-[--real-trials 6] [--skip-real]``
+[--real-trials 6] [--skip-real] [--ship-mb 8,32] [--ship-sleep 10]``
 """
 
 from __future__ import annotations
@@ -122,6 +126,22 @@ def real(tmp: Path, n: int) -> dict[str, dict]:
     return out
 
 
+def ship(address: str, tmp: Path, sizes: list[float], sleep: float) -> list[dict]:
+    """Part 4: one trial per size; the rows of ``ship_report`` (see the module doc)."""
+    from satseg.search import run_search
+    from satseg.search.artifacts import ship_report
+
+    rows = []
+    for k, mb in enumerate(sizes):
+        space = {"params": {"x": {"type": "uniform", "low": 0, "high": 1}, "sleep": sleep,
+                            "mb": mb}}
+        study = f"ship-{k}-{mb:g}"
+        run_search(space=space, study=study, store=str(tmp / "ship.db"), scheduler=address,
+                   objective=objs.run_folder, n_trials=1, check_fields=False)
+        rows += [{**r, "mb": mb} for r in ship_report(str(tmp / "ship.db"), study)]
+    return rows
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--trials", type=int, default=12)
@@ -129,6 +149,8 @@ def main() -> int:
     ap.add_argument("--cpu", type=float, default=1.0, help="seconds of the CPU objective")
     ap.add_argument("--real-trials", type=int, default=6)
     ap.add_argument("--skip-real", action="store_true")
+    ap.add_argument("--ship-mb", default="8,32", help="model sizes of part 4 (MB)")
+    ap.add_argument("--ship-sleep", type=float, default=10.0, help="trial length of part 4 (s)")
     args = ap.parse_args()
     logging.basicConfig(level=logging.WARNING)
     from distributed import LocalCluster
@@ -167,6 +189,17 @@ def main() -> int:
           f"sequential (CPU contention: 2 workers + driver + other jobs on 2 cores); "
           f"worker-busy time / wall = {busy / sp['run_search']:.2f}x; load average after: "
           f"{os.getloadavg()[0]:.2f}")
+    with LocalCluster(n_workers=1, threads_per_worker=1, dashboard_address=None,
+                      silence_logs=logging.ERROR) as one:
+        rows = ship(one.scheduler_address, tmp, [float(x) for x in args.ship_mb.split(",")],
+                    args.ship_sleep)
+    for r in rows:
+        good = r["ratio"] < 0.02
+        ok &= good
+        print(f"(4) run folder of {r['bytes'] / 1e6:.1f} MB shipped in {r['ship_s']:.3f} s "
+              f"(pack {r['pack_s']:.3f}, dask + poll {r['transfer_s']:.3f}, write "
+              f"{r['write_s']:.3f}) = {100 * r['ratio']:.2f}% of a {r['duration']:.1f} s trial "
+              f"[{'PASS' if good else 'FAIL'}: target < 2%]")
     if not args.skip_real:
         r = real(tmp, args.real_trials)
         for algo, v in r.items():

@@ -293,3 +293,33 @@ def resolve_run(model: str | None = None, *, study: str | None = None,
         raise ConfigError("give --model RUN_DIR (a run folder or its URL) or --study NAME "
                           "[--trial N] [--store FILE] (a trial of a search; default the best)")
     return Path(model) if "://" not in model else materialise(model, cache)
+
+
+def ship_report(store: Any, study: str) -> list[dict[str, float]]:
+    """What shipping cost for each written run folder of ``study`` (from its artifacts.json):
+    ``trial_id, bytes, pack_s`` (worker), ``transfer_s`` (trial end to the driver's record,
+    less packing: dask's transfer plus the driver's poll of up to 0.25 s; same-clock machines
+    only), ``write_s`` (driver), ``ship_s`` (their sum), ``duration`` (the trial) and
+    ``ratio`` = ship_s / duration."""
+    from satseg.search.store import StudyStore
+
+    if not isinstance(store, StudyStore):
+        store = StudyStore(store, read_only=True)
+    out = []
+    for tid in store.trials(study)["trial_id"]:
+        url = store.trial(study, int(tid))["artifacts"].get("manifest")
+        if not url:
+            continue
+        if is_local(url):
+            m = json.loads(local_path(url).read_text())
+        else:
+            fs, path = _fs(url)
+            m = json.loads(fs.cat_file(path))
+        if m.get("received") is None or m.get("finished") is None or not m.get("duration"):
+            continue
+        transfer = max(0.0, m["received"] - m["finished"] - m["pack_s"])
+        ship = m["pack_s"] + transfer + m.get("write_s", 0.0)
+        out.append({"trial_id": int(tid), "bytes": m["bytes"], "pack_s": m["pack_s"],
+                    "transfer_s": transfer, "write_s": m.get("write_s", 0.0), "ship_s": ship,
+                    "duration": m["duration"], "ratio": ship / m["duration"]})
+    return out
