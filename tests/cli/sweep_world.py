@@ -54,6 +54,12 @@ def build(root: Path, *, with_run: bool = True) -> Path:
     makers.code_dataset(root / "nodata", n=2, size=64)
     makers.write_tif(root / "nodata" / "images" / "scene1.tif",
                      np.zeros((4, 64, 64), np.uint16), crs=makers.CRS, nodata=0)  # fmt: skip
+    # a synthetic DSTL folder whose M band file lost its last third
+    from satseg.datasets.synth import write_synthetic_dstl
+
+    write_synthetic_dstl(root / "dstl", scenes=1, size=256, seed=0)
+    for m_file in (root / "dstl" / "sixteen_band").glob("*_M.tif"):
+        truncate(m_file, 2 / 3)
     # manifests with errors
     for name, text in {
         "badyaml": "name: [oops\n",

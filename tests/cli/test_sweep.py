@@ -34,6 +34,8 @@ CASES: dict[str, tuple[list[str], tuple[str, ...]]] = {
                         ("trunc/images/scene1.tif", "truncated")),
     "stack-truncated-overwrite": (["data", "stack", "{w}/trunc", "scene1", "--out",
                                    "{w}/existing.tif", "--overwrite"], ("scene1.tif",)),
+    "stack-dstl-truncated": (["data", "stack", "{w}/dstl", "6010_0_0", "--out", "{w}/d.tif"],
+                             ("dstl/sixteen_band/6010_0_0_M.tif", "truncated or corrupt")),
     "stack-exists": (["data", "stack", "{w}/ds", "scene0", "--out", "{w}/existing.tif"],
                      ("--out", "existing.tif", "--overwrite")),
     "stack-unknown-id": (["data", "stack", "{w}/ds", "nosuch", "--out", "{w}/n.tif"],
