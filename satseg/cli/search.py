@@ -66,8 +66,8 @@ def register(parser: argparse.ArgumentParser) -> None:
       "once per study)")
     a("--exclude-ids", default=None, help="comma-separated images the search never loads "
       "(a held-out test set)")
-    a("--runs-dir", default=None, help="trial run folders (default: satseg-runs/ beside the "
-      "store)")
+    a("--runs-dir", default=None, help="where trial run folders are written, on the driver: a "
+      "folder or an fsspec URL (s3://...); default STORE_STEM.runs/ beside the store")
     a("--keep-runs", default="all", choices=["all", "best"], help="keep every trial's run "
       "folder, or the best only")
     a("--trial-threads", type=int, default=None, help="CPU threads per trial (default: all)")

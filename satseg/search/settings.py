@@ -47,7 +47,9 @@ class SearchSettings:
         classes: classes the satseg objective trains on (None = all).
         val_ids: validation images of the study (None = chosen once, stored, reused).
         exclude_ids: images the search never loads (a held-out test set).
-        runs_dir: where trial run folders go (default: ``<store folder>/satseg-runs``).
+        runs_dir: where the driver writes trial run folders (shipped from the workers): a
+            folder or an fsspec URL; default ``<store folder>/<store stem>.runs``. Each study
+            gets ``<slug>-<uid>/`` in it (see satseg.search.artifacts).
         keep_runs: ``all`` run folders, or only the ``best`` one.
         trial_threads: CPU threads per trial (TF/OMP variables in isolated trials); None = all.
         resume: continue an existing study (its finished trials inform TPE).
