@@ -70,6 +70,8 @@ class RunCallback(keras.callbacks.Callback):
         self._epoch_times: list[float] = []
         self._cur_epoch = 0
         self._steps = 0  # batches done in the current epoch
+        self.timings: dict[str, float] = {"first_batch_s": 0.0, "save_s": 0.0}
+        self._fit_t0 = 0.0
         self._predict: Any = None
         self._lr = float(params.learning_rate)
 
@@ -102,6 +104,7 @@ class RunCallback(keras.callbacks.Callback):
 
     # ---------------------------------------------------------------- keras hooks
     def on_train_begin(self, logs: dict | None = None) -> None:
+        self._fit_t0 = time.monotonic()
         if self._flag_set():  # set while the model was built: no batch at all
             self.model.stop_training = True
             self._mid_epoch_stop = True
@@ -137,6 +140,8 @@ class RunCallback(keras.callbacks.Callback):
                 )
             self._bar.update(1)
         self._steps = batch + 1
+        if not self.timings["first_batch_s"]:  # tracing the train step + one batch
+            self.timings["first_batch_s"] = round(time.monotonic() - self._fit_t0, 3)
         if self._flag_set():
             self.model.stop_training = True
             self._mid_epoch_stop = batch + 1 < self.p.steps_per_epoch
@@ -220,6 +225,7 @@ class RunCallback(keras.callbacks.Callback):
     def _record(self, epoch: int, row: dict[str, Any]) -> None:
         st = self.state
         st["history"].append(row)
+        t_save = time.monotonic()
         improved = row["val_jaccard"] > st["best"] + 1e-6 or st["best_epoch"] is None
         if improved:
             st["best"], st["best_epoch"], st["bad_epochs"] = row["val_jaccard"], epoch + 1, 0
@@ -234,6 +240,7 @@ class RunCallback(keras.callbacks.Callback):
         self.ckpt_dir.mkdir(parents=True, exist_ok=True)
         atomic_save_model(self.model, self.ckpt_dir / "last.keras")
         atomic_write_json(self.ckpt_dir / "state.json", st)
+        self.timings["save_s"] += time.monotonic() - t_save
         if self.on_history is not None:
             self.on_history()
 

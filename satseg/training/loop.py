@@ -24,7 +24,7 @@ import math
 import tempfile
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -56,6 +56,10 @@ class TrainResult:
     epochs: int
     stopped: str | None = None
     duration_s: float = 0.0
+    #: seconds per stage: prepare_s (load_s, normalise_s when read here; cache_hit 1/0),
+    #: build_s, first_batch_s (tracing + 1 batch), train_s (epochs' batches, first included),
+    #: val_s (per-epoch validation), save_s (best model + checkpoint), final_val_s, total_s
+    timings: dict[str, float] = field(default_factory=dict)
 
 
 def _as_config(config: TrainConfig | dict | str | Path | None) -> TrainConfig:
@@ -260,6 +264,7 @@ def train(
     )
     history: list[dict[str, Any]] = []
     stopped: str | None = None
+    timings: dict[str, float] = dict(prep.timings)
 
     def write_partial(unit_rows: list[dict[str, Any]]) -> None:
         _write_history(run_dir, history + unit_rows)
@@ -283,12 +288,19 @@ def train(
             progress=progress,
             deadline=unit_deadline,
             on_history=write_partial,
+            timings=timings,
         )
         history.extend(rows)
         _write_history(run_dir, history)
         if stopped in ("stop_flag", "callback"):
             break
+    t_final = time.monotonic()
     report = _final_report(cfg, prep, run_dir, stopped, history)
+    timings["final_val_s"] = time.monotonic() - t_final
+    timings["train_s"] = sum(float(r.get("train_s", 0.0)) for r in history)
+    timings["val_s"] = sum(float(r.get("val_s", 0.0)) for r in history)
+    timings["total_s"] = time.monotonic() - t0
+    timings = {k: round(v, 3) for k, v in timings.items()}
     epochs = max((int(r["epoch"]) for r in history), default=0)
     per_class = {k: (float("nan") if v is None else v) for k, v in report["per_class"].items()}
     mean = report["mean"] if report["mean"] is not None else float("nan")
@@ -301,6 +313,7 @@ def train(
         epochs=epochs,
         stopped=stopped,
         duration_s=time.monotonic() - t0,
+        timings=timings,
     )
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -41,6 +41,7 @@ class Prepared:
     mean: np.ndarray
     std: np.ndarray
     exclusive: bool | None = None  # every labelled pixel one class (None: not computed yet)
+    timings: dict[str, float] = field(default_factory=dict)  # seconds per preparation stage
 
     @property
     def nbytes(self) -> int:
@@ -103,6 +104,7 @@ def prepare_data(
     def build() -> Prepared:
         return _build(cfg, ds, ids, class_idx, want_val, progress, stop_flag)
 
+    t_prep = time.monotonic()
     if not cfg.data.cache_dir:
         prep = build()
     else:
@@ -128,10 +130,14 @@ def prepare_data(
         except InterruptedError as exc:
             raise _Stopped(str(exc)) from None
         prep = _from_cache(meta, images)
+        prep.timings["cache_hit"] = float(hit)
+        if not hit:
+            prep.timings.update({k: meta[k] for k in ("load_s", "normalise_s") if k in meta})
         log.info(
             "prepared data %s cache %s in %.1f s", "from" if hit else "built into", root,
             time.monotonic() - t0,
         )  # fmt: skip
+    prep.timings["prepare_s"] = round(time.monotonic() - t_prep, 3)
     check_stop(stop_flag, "data prepared")
     size = cfg.model_config(bands=1, classes=1).input_size
     small = [f"{im.image_id} {im.shape}" for im in prep.train if min(im.shape) < size]
@@ -172,9 +178,11 @@ def _build(
 
         it = tqdm(ids, desc="loading images", unit="image")
     images = {}
+    t0 = time.monotonic()
     for i in it:
         check_stop(stop_flag, "loading images")
         images[i] = load_image_arrays(ds, i, class_idx, cfg.data.indices)
+    t_load = time.monotonic() - t0
     split = split_ids(
         {i: im.class_pixels() for i, im in images.items()},
         val_fraction=cfg.data.val_fraction,
@@ -196,9 +204,11 @@ def _build(
     missing = [c.name for c, n in zip(classes, vpix, strict=True) if n == 0]
     if missing:
         log.warning("validation images %s hold no pixels of %s", list(split.val), missing)
+    t0 = time.monotonic()
     mean, std = channel_stats(train)
     for im in train + val:
         normalise(im.image, mean, std)
+    t_norm = time.monotonic() - t0
     names = tuple(str(b) for b in ds.band_names)
     channels = train[0].channels or names
     odd = [im.image_id for im in train + val if im.channels and im.channels != channels]
@@ -215,6 +225,7 @@ def _build(
         split=split,
         mean=mean,
         std=std,
+        timings={"load_s": round(t_load, 3), "normalise_s": round(t_norm, 3)},
     )
 
 
@@ -232,6 +243,7 @@ def _to_cache(prep: Prepared) -> tuple[dict[str, Any], list[ImageArrays]]:
         "mean": [float(v) for v in prep.mean],
         "std": [float(v) for v in prep.std],
         "exclusive": targets_are_exclusive(im.target for im in prep.train + prep.val),
+        **prep.timings,
     }
     return meta, prep.train + prep.val
 

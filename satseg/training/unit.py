@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -67,9 +68,11 @@ def train_unit(
     progress: bool,
     deadline: float | None,
     on_history: Callable[[list[dict[str, Any]]], None],
+    timings: dict[str, float] | None = None,
 ) -> tuple[list[dict[str, Any]], str | None]:
     """Train one unit; returns its history rows and why it stopped early (or None).
 
+    ``timings`` (when given) gets ``build_s``, ``first_batch_s`` and ``save_s`` added.
     ``extend`` (a resume with a new config): a unit that finished (planned epochs, early stop,
     time limit) goes on from its checkpoint up to ``cfg.training.epochs``.
     """
@@ -107,7 +110,10 @@ def train_unit(
         import keras
 
         keras.utils.set_random_seed(p.seed + (class_index or 0))
+        t_build = time.monotonic()
         model = build_compiled(cfg, mcfg, class_index)
+        if timings is not None:
+            timings["build_s"] = timings.get("build_s", 0.0) + time.monotonic() - t_build
     if state["epoch"] >= p.epochs:
         state["done"] = True
         return state["history"], state.get("stopped")
@@ -153,6 +159,9 @@ def train_unit(
         callbacks=[cb, *keras_callbacks],
         shuffle=False,
     )
+    if timings is not None:
+        for k, v in cb.timings.items():
+            timings[k] = timings.get(k, 0.0) + v
     state["stopped"] = cb.stop_reason
     if cb.stop_reason != "stop_flag":  # finished, early-stopped, out of time or pruned
         state["done"] = True

@@ -167,3 +167,9 @@ def test_training_on_the_memory_mapped_cache(small_data, tmp_path):
     assert len([p for p in (tmp_path / "cache").iterdir() if p.is_dir()]) == 1
     assert a.history[0]["loss"] == pytest.approx(b.history[0]["loss"], rel=1e-3)
     assert json.loads((tmp_path / "b" / "meta.json").read_text())["mode"] == "softmax"
+    assert a.timings["cache_hit"] == 0.0 and b.timings["cache_hit"] == 1.0
+    assert a.timings["load_s"] > 0 and "load_s" not in b.timings  # nothing decoded the 2nd time
+    for key in ("prepare_s", "build_s", "first_batch_s", "train_s", "val_s", "save_s",
+                "final_val_s", "total_s"):
+        assert b.timings[key] >= 0, key
+    assert b.timings["total_s"] >= b.timings["train_s"] + b.timings["val_s"]
