@@ -117,6 +117,14 @@ class _Driver:
     def run(self) -> SearchResult:
         try:
             return self._run()
+        except BaseException as exc:
+            # Failed before its loop (no dask scheduler, ...): say so rather than leave the
+            # study "created" (it would read interrupted); a later run starts it afresh.
+            if hasattr(self, "store") and self.store.study(self.s.study)["stored_state"] == \
+                    "created":
+                self.store.set_study_state(
+                    self.s.study, "stopped" if isinstance(exc, KeyboardInterrupt) else "failed")
+            raise
         finally:  # prepare_study made this process the study's driver (a renewed lease)
             if hasattr(self, "store"):
                 self.store.release_driver(self.s.study)

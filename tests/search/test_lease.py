@@ -164,3 +164,19 @@ def test_old_store_is_read_untouched_and_migrated_by_a_driver(tmp_path):
     assert rw.study_state("s1") == "running"
     time.sleep(2.1)  # a reader opened before the migration notices it within seconds
     assert ro.study("s1")["driver"]["alive"] is True
+
+
+@pytest.mark.slow
+def test_a_search_that_never_started_reads_failed(tmp_path):
+    """No dask scheduler at the address (a 30 s connect timeout): the new study is `failed`,
+    not left `created` (which would read interrupted), and its lease is released."""
+    from satseg.errors import SatsegError
+    from satseg.search import run_search
+    from tests.search import objectives as obj
+
+    db = tmp_path / "s.db"
+    with pytest.raises(SatsegError, match="cannot reach the dask scheduler"):
+        run_search(objective=obj.epochs, space=SPACE, study="s", n_trials=1, store=str(db),
+                   scheduler="tcp://127.0.0.1:1", check_fields=False)
+    rec = StudyStore(db, read_only=True).study("s")
+    assert rec["state"] == "failed" and rec["driver"]["alive"] is False
