@@ -63,12 +63,24 @@ class Param:
     spec: dict[str, Any] = field(default_factory=dict, compare=False)
 
     @property
+    def lo(self) -> float:
+        """``low`` of a numeric parameter (always set: checked when the space is read)."""
+        assert self.low is not None, self.name
+        return self.low
+
+    @property
+    def hi(self) -> float:
+        """``high`` of a numeric parameter (always set: checked when the space is read)."""
+        assert self.high is not None, self.name
+        return self.high
+
+    @property
     def is_integer(self) -> bool:
         """True when every value is an integer (``int``, or integral ``q`` and bounds)."""
         if self.type == "int":
             return True
         if self.type in ("quniform", "qloguniform"):
-            return all(float(v).is_integer() for v in (self.q, self.low, self.high))
+            return all(float(v).is_integer() for v in (self.q or 1.0, self.lo, self.hi))
         return False
 
     def contains(self, value: Any) -> bool:
@@ -77,8 +89,8 @@ class Param:
             return option_index(self.options, value) is not None
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             return False
-        tol = 1e-9 * max(1.0, abs(self.high))
-        return self.low - tol <= float(value) <= self.high + tol
+        tol = 1e-9 * max(1.0, abs(self.hi))
+        return self.lo - tol <= float(value) <= self.hi + tol
 
 
 def _norm(value: Any) -> Any:
@@ -183,7 +195,8 @@ class SearchSpace:
             if bad:
                 raise _fail(p.name, f"'when' values {bad} are not options of {parent!r} "
                                     f"{list(self.params[parent].options)}")
-            seen, cur = {p.name}, parent
+            seen: set[str] = {p.name}
+            cur: str | None = parent
             while cur is not None:
                 if cur in seen:
                     raise _fail(p.name, "its 'when' conditions form a cycle")
@@ -221,7 +234,8 @@ class SearchSpace:
         """For a choice parameter: the children active in each option's branch."""
         p = self.params[name]
         kids = self._children.get(name, [])
-        return [[k for k in kids if option_index(self.params[k].when[1], opt) is not None]
+        return [[k for k in kids
+                 if option_index((self.params[k].when or ("", ()))[1], opt) is not None]
                 for opt in p.options]
 
     def _label(self, name: str, parent_label: str | None, option: Any) -> str:
@@ -243,13 +257,13 @@ class SearchSpace:
         if p.type == "uniform":
             return hp.uniform(label, p.low, p.high)
         if p.type == "loguniform":
-            return hp.loguniform(label, math.log(p.low), math.log(p.high))
+            return hp.loguniform(label, math.log(p.lo), math.log(p.hi))
         if p.type == "quniform":
             e = hp.quniform(label, p.low, p.high, p.q)
         elif p.type == "qloguniform":
-            e = hp.qloguniform(label, math.log(p.low), math.log(p.high), p.q)
+            e = hp.qloguniform(label, math.log(p.lo), math.log(p.hi), p.q)
         elif p.type == "int":  # every integer equally likely, bounds included
-            return scope.int(hp.quniform(label, p.low - 0.4999, p.high + 0.4999, 1))
+            return scope.int(hp.quniform(label, p.lo - 0.4999, p.hi + 0.4999, 1))
         else:
             return hp.choice(label, list(p.options))
         return scope.int(e) if p.is_integer else e
@@ -316,6 +330,7 @@ class SearchSpace:
             label = self._label(name, parent_label, option)
             if p.type == "choice":
                 idx = option_index(p.options, params[name])
+                assert idx is not None  # p.contains() checked it above
                 vals[label] = [idx]
                 if self._children.get(name):
                     kids = self._branches(name)[idx]
