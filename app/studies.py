@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import logging
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 import param
@@ -74,8 +75,8 @@ def open_store(path: str):
 class StudyState(param.Parameterized):
     """Selected store and study, and the study's trials table."""
 
-    store = param.Selector(objects=[], doc="study store (found under the server's --store paths)")
-    study = param.Selector(objects=[], doc="study of the selected store")
+    store: Any = param.Selector(objects=[], doc="study store (found under the server's --store paths)")
+    study: Any = param.Selector(objects=[], doc="study of the selected store")
     version = param.Integer(default=0, doc="bumped when the selected study's trials change")
     studies_version = param.Integer(default=0, doc="bumped when the list of studies changes")
     error = param.String(default="", doc="last error reading the store")

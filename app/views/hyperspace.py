@@ -53,22 +53,23 @@ def study_summary(store: Any, study: str | None, trials: Any) -> str:
 class HyperspaceView(param.Parameterized):
     """State of the Hyperspace tab."""
 
-    studies = param.ClassSelector(class_=StudyState, doc="the selected store and study")
-    start_from = param.Selector(objects=["default"], default="default",
+    studies: StudyState = param.ClassSelector(class_=StudyState,  # type: ignore[assignment]
+                                              doc="the selected store and study")
+    start_from: Any = param.Selector(objects=["default"], default="default",
                                 doc="bundled search space loaded into the editor (default: the "
                                     "whole U-Net family; quick: small nets, ~20 s a trial)")
     yaml_text = param.String(default="", doc="the search space as YAML (the last valid version)")
     yaml_error = param.String(default="", doc="why the last YAML edit was refused")
     field_errors = param.Dict(default={}, doc="validation message per parameter")
     fields_version = param.Integer(default=0, doc="bumped when the set of fields changes")
-    dataset = param.Selector(objects=[], doc="data set the study trains on")
-    class_mode = param.Selector(objects=CLASS_MODES, default=CLASS_MODES[0],
+    dataset: Any = param.Selector(objects=[], doc="data set the study trains on")
+    class_mode: Any = param.Selector(objects=CLASS_MODES, default=CLASS_MODES[0],
                                 doc="one study on all classes, or one study per class")
     classes = param.ListSelector(default=[], objects=[], doc="classes searched")
     study_name = param.String(default="study", doc="name of the study (per class: name/<class>)")
     n_trials = param.Integer(default=8, bounds=(1, 100_000), doc="trials to run (in total, per study)")
     parallelism = param.Integer(default=1, bounds=(1, 256), doc="trials running at once")
-    cluster = param.Selector(objects=["local", "scheduler"], default="local",
+    cluster: Any = param.Selector(objects=["local", "scheduler"], default="local",
                              doc="a local dask cluster, or an existing scheduler")
     scheduler = param.String(default="tcp://127.0.0.1:8786", doc="dask scheduler address")
     status = param.String(default="", doc="state of the search started from this page (if any)")

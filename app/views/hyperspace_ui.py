@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
 import panel as pn
 import yaml
 
 from app.spacefields import Field
 from app.views.hyperspace import HyperspaceView
 from satseg.io.yamlfile import load_yaml
+
+#: ``pn.bind`` untyped: Panel's stubs declare its function a generator.
+bind: Any = pn.bind
 
 
 def _field_widget(view: HyperspaceView, f: Field) -> pn.viewable.Viewable:
@@ -16,14 +22,15 @@ def _field_widget(view: HyperspaceView, f: Field) -> pn.viewable.Viewable:
     enabled = w.Checkbox(name=f.name, value=f.enabled, width=260)
     enabled.param.watch(lambda e: view.update_field(f.name, enabled=e.new), "value")
     message = pn.pane.Markdown(
-        pn.bind(lambda errs: f"<span style='color:#c00'>{errs.get(f.name, '')}</span>", view.param.field_errors),
+        bind(lambda errs: f"<span style='color:#c00'>{errs.get(f.name, '')}</span>", view.param.field_errors),
         margin=(0, 10), css_classes=["field-error"])
     parts: list = [enabled]
     if f.kind in ("float", "int"):
-        lo, hi = f.bounds or (f.low, f.high)
-        lo, hi = min(lo, f.low), max(hi, f.high)
+        low, high = float(f.low or 0.0), float(f.high or 0.0)  # set for numeric fields
+        lo, hi = f.bounds or (low, high)
+        lo, hi = min(lo, low), max(hi, high)
         step = 1 if f.kind == "int" else (hi - lo) / 200 or 0.01
-        rng = w.EditableRangeSlider(name="range", start=lo, end=hi, value=(f.low, f.high), step=step,
+        rng = w.EditableRangeSlider(name="range", start=lo, end=hi, value=(low, high), step=step,
                                     format="0.[00000]" if f.kind == "float" else "0", width=300)
         rng.param.watch(lambda e: view.update_field(f.name, low=e.new[0], high=e.new[1]), "value")
         log = w.Checkbox(name="log scale", value=f.log, width=100)
@@ -66,10 +73,17 @@ def _status(study: str, search: str, message: str) -> str:
     return "  \n".join(lines)
 
 
+def _click(fn: Callable[[], Any]) -> Callable[[Any], None]:
+    """A button handler calling ``fn()`` (its result is for tests, not for the button)."""
+    def handler(_event: Any) -> None:
+        fn()
+    return handler
+
+
 def hyperspace_layout(view: HyperspaceView) -> pn.viewable.Viewable:
     """The Hyperspace tab for ``view``."""
     w = pn.widgets
-    fields = pn.bind(lambda _v: pn.Column(*[_field_widget(view, f) for f in view.fields],
+    fields = bind(lambda _v: pn.Column(*[_field_widget(view, f) for f in view.fields],
                                           scroll=True, height=640, width=440),
                      view.param.fields_version)
     # A plain text area, not Panel's CodeEditor: its Ace editor closes brackets and quotes as
@@ -80,22 +94,23 @@ def hyperspace_layout(view: HyperspaceView) -> pn.viewable.Viewable:
                              stylesheets=[_MONO])
     view.param.watch(lambda e: setattr(editor, "value", e.new), "yaml_text")
     apply_btn = w.Button(name="Apply YAML", button_type="primary", css_classes=["apply-yaml"])
-    apply_btn.on_click(lambda _e: view.set_yaml(editor.value_input if editor.value_input is not None else editor.value))
-    yaml_error = pn.pane.Alert(pn.bind(lambda e: e, view.param.yaml_error), alert_type="danger",
-                               visible=pn.bind(bool, view.param.yaml_error), css_classes=["yaml-error"])
+    apply_btn.on_click(_click(lambda: view.set_yaml(
+        editor.value_input if editor.value_input is not None else editor.value or "")))
+    yaml_error = pn.pane.Alert(bind(lambda e: e, view.param.yaml_error), alert_type="danger",
+                               visible=bind(bool, view.param.yaml_error), css_classes=["yaml-error"])
 
     start = w.Button(name="Start", button_type="success", css_classes=["start-search"])
     pause = w.Button(name="Pause", button_type="warning", css_classes=["pause-search"])
     resume = w.Button(name="Resume", button_type="primary", css_classes=["resume-search"])
     stop = w.Button(name="Stop", button_type="danger", css_classes=["stop-search"])
-    start.on_click(lambda _e: view.start())
-    pause.on_click(lambda _e: view.pause())
-    resume.on_click(lambda _e: view.resume())
-    stop.on_click(lambda _e: view.stop())
+    start.on_click(_click(view.start))
+    pause.on_click(_click(view.pause))
+    resume.on_click(_click(view.resume))
+    stop.on_click(_click(view.stop))
     ask = w.Button(name="Get refinement advice", css_classes=["ask-advice"])
-    ask.on_click(lambda _e: view.refresh_advice())
+    ask.on_click(_click(view.refresh_advice))
     apply_adv = w.Button(name="Apply advice and continue", button_type="primary")
-    apply_adv.on_click(lambda _e: view.apply_advice())
+    apply_adv.on_click(_click(view.apply_advice))
 
     def _advice(items):
         if not items:
@@ -115,16 +130,16 @@ def hyperspace_layout(view: HyperspaceView) -> pn.viewable.Viewable:
         w.TextInput.from_param(view.param.scheduler, name="Scheduler address",
                                visible=view.param.cluster.rx() == "scheduler"),
         pn.Row(start, pause, resume, stop),
-        pn.pane.Markdown(pn.bind(_status, view.param.study_status, view.param.status,
+        pn.pane.Markdown(bind(_status, view.param.study_status, view.param.status,
                                  view.param.message), css_classes=["search-status"]),
-        pn.pane.Markdown(pn.bind(lambda s: s, view.param.workers), css_classes=["search-workers"]),
+        pn.pane.Markdown(bind(lambda s: s, view.param.workers), css_classes=["search-workers"]),
         "### Refinement",
         pn.Row(ask, apply_adv),
-        pn.Column(pn.bind(_advice, view.param.advice), css_classes=["advice"]),
+        pn.Column(bind(_advice, view.param.advice), css_classes=["advice"]),
         width=400,
     )
-    error = pn.pane.Alert(pn.bind(lambda e: e, view.param.error), alert_type="danger",
-                          visible=pn.bind(bool, view.param.error), css_classes=["hyperspace-error"])
+    error = pn.pane.Alert(bind(lambda e: e, view.param.error), alert_type="danger",
+                          visible=bind(bool, view.param.error), css_classes=["hyperspace-error"])
     return pn.Column(
         error,
         pn.Row(pn.Column("### Space (widgets)", fields),

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -77,18 +78,19 @@ def predict_probs(run_dir: Path, stack, job: Job | None = None, tta: int = 1
 class ResultsView(param.Parameterized):
     """State of the Results tab."""
 
-    studies = param.ClassSelector(class_=StudyState, doc="the selected store and study")
-    dataset = param.Selector(objects=[], doc="data set the predictions are made on")
-    trial = param.Selector(objects=[], doc="trial whose model is shown (default: the best)")
-    other = param.Selector(objects=[], doc="second trial shown side by side (optional)")
+    studies: StudyState = param.ClassSelector(class_=StudyState,  # type: ignore[assignment]
+                                              doc="the selected store and study")
+    dataset: Any = param.Selector(objects=[], doc="data set the predictions are made on")
+    trial: Any = param.Selector(objects=[], doc="trial whose model is shown (default: the best)")
+    other: Any = param.Selector(objects=[], doc="second trial shown side by side (optional)")
     compare = param.ListSelector(default=[], objects=[], doc="trials in the per-class Jaccard bars")
-    image = param.Selector(objects=[], doc="image to predict (validation images first)")
-    error_class = param.Selector(objects=[], doc="class of the error map")
+    image: Any = param.Selector(objects=[], doc="image to predict (validation images first)")
+    error_class: Any = param.Selector(objects=[], doc="class of the error map")
     threshold = param.Number(default=0.5, bounds=(0.01, 0.99), doc="probability threshold of the masks")
     alpha = param.Number(default=0.5, bounds=(0.0, 1.0), doc="opacity of the class overlay")
-    tta = param.Selector(objects=TTA_LABELS, default=1,
+    tta: Any = param.Selector(objects=TTA_LABELS, default=1,
                          doc="test-time augmentation: views averaged (8 = the full dihedral group, ~8x slower)")
-    palette = param.Selector(objects=PALETTES, default=PALETTES[0],
+    palette: Any = param.Selector(objects=PALETTES, default=PALETTES[0],
                              doc="class colours: the data set's own, or colours anyone tells apart")
     status_text = param.String(default="", doc="what the predictions of both trials are doing")
     version = param.Integer(default=0, doc="bumped when a prediction arrives")

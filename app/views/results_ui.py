@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import holoviews as hv
 import numpy as np
 import panel as pn
@@ -16,6 +18,9 @@ from app.views.results import ResultsView
 TILE = {**{k: v for k, v in RGB_OPTS.items() if k not in ("data_aspect", "frame_height")},
         "tools": []}
 TILE_WIDTH = 330
+
+#: ``pn.bind`` untyped: Panel's stubs declare its function a generator.
+bind: Any = pn.bind
 
 
 def _rgb_el(arr: np.ndarray | None, label: str, step: int = 1) -> hv.RGB:
@@ -111,8 +116,8 @@ def results_layout(view: ResultsView) -> pn.viewable.Viewable:
             view.predict(view.other)
 
     predict_btn.on_click(_predict)
-    progress = w.Progress(value=pn.bind(lambda p: max(p, 0), view.param.progress), max=100,
-                          visible=pn.bind(lambda p: p >= 0, view.param.progress), width=300)
+    progress = w.Progress(value=bind(lambda p: max(p, 0), view.param.progress), max=100,
+                          visible=bind(lambda p: p >= 0, view.param.progress), width=300)
     controls = pn.Column(
         w.Select.from_param(view.param.trial, name="Trial (best first)"),
         w.Select.from_param(view.param.other, name="Second trial"),
@@ -122,7 +127,7 @@ def results_layout(view: ResultsView) -> pn.viewable.Viewable:
         w.RadioButtonGroup.from_param(view.param.tta, name="", button_style="outline",
                                       orientation="vertical", css_classes=["tta-buttons"]),
         predict_btn, progress,
-        pn.pane.Markdown(pn.bind(lambda m: m, view.param.status_text), css_classes=["predict-message"]),
+        pn.pane.Markdown(bind(lambda m: m, view.param.status_text), css_classes=["predict-message"]),
         w.Select.from_param(view.param.error_class, name="Class of the error map"),
         pn.pane.HTML(legend),
         w.FloatSlider.from_param(view.param.threshold, name="Threshold", step=0.05),
@@ -131,9 +136,9 @@ def results_layout(view: ResultsView) -> pn.viewable.Viewable:
         w.MultiChoice.from_param(view.param.compare, name="Trials in the Jaccard bars"),
         width=320,
     )
-    error = pn.pane.Alert(pn.bind(lambda e: e, view.param.error), alert_type="danger",
-                          visible=pn.bind(bool, view.param.error), css_classes=["results-error"])
-    bars = pn.pane.HoloViews(pn.bind(lambda *_: jaccard_bars(view), view.param.compare,
+    error = pn.pane.Alert(bind(lambda e: e, view.param.error), alert_type="danger",
+                          visible=bind(bool, view.param.error), css_classes=["results-error"])
+    bars = pn.pane.HoloViews(bind(lambda *_: jaccard_bars(view), view.param.compare,
                                      view.studies.param.version), sizing_mode="stretch_width", linked_axes=False)
 
     def _jaccard_table(*_):
@@ -143,11 +148,11 @@ def results_layout(view: ResultsView) -> pn.viewable.Viewable:
         return pn.pane.DataFrame(df, index=False, float_format="{:.3f}".format,
                                  sizing_mode="stretch_width")
 
-    table = pn.Column(pn.bind(_jaccard_table, view.param.compare, view.studies.param.version),
+    table = pn.Column(bind(_jaccard_table, view.param.compare, view.studies.param.version),
                       css_classes=["results-jaccard"], sizing_mode="stretch_width")
-    legend_pane = pn.pane.HTML(pn.bind(lambda *_: legend_html(view.legend(), "Classes:"),
+    legend_pane = pn.pane.HTML(bind(lambda *_: legend_html(view.legend(), "Classes:"),
                                        view.param.palette, view.param.dataset),
                                css_classes=["results-legend"], sizing_mode="stretch_width")
     main = pn.Column(error, bars, table, legend_pane,
-                     pn.bind(grid, view.param.image, view.param.active), sizing_mode="stretch_width")
+                     bind(grid, view.param.image, view.param.active), sizing_mode="stretch_width")
     return pn.Row(controls, main, sizing_mode="stretch_width")

@@ -4,6 +4,7 @@ parameter, learning curves and a filterable table; live while a study runs."""
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -48,10 +49,11 @@ def hms(values: pd.Series) -> pd.Series:
 class TrialsView(param.Parameterized):
     """State of the Trials tab; reads the selected study through :class:`StudyState`."""
 
-    studies = param.ClassSelector(class_=StudyState, doc="the selected store and study")
+    studies: StudyState = param.ClassSelector(class_=StudyState,  # type: ignore[assignment]
+                                              doc="the selected store and study")
     statuses = param.ListSelector(default=[], objects=[], doc="trial statuses shown in the plots")
     selected = param.List(default=[], doc="trial ids picked in the table (learning curves)")
-    curve_metric = param.Selector(objects=[], doc="history column drawn as learning curve")
+    curve_metric: Any = param.Selector(objects=[], doc="history column drawn as learning curve")
     importance_version = param.Integer(default=0, doc="bumped when a parameter importance arrives")
     higher_is_better = param.Boolean(default=True, doc="the objective is maximised (Jaccard)")
     version = param.Integer(default=0, doc="bumped when the table shown changes")

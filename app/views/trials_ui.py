@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import holoviews as hv
 import numpy as np
 import pandas as pd
@@ -12,6 +14,9 @@ from app.views.trials import TrialsView
 
 PLOT = dict(responsive=True, height=300, tools=["hover"], show_grid=True)
 RUNG_COLOURS = ["#0072B2", "#E69F00", "#009E73", "#CC79A7", "#56B4E9", "#D55E00", "#F0E442"]
+
+#: ``pn.bind`` untyped: Panel's stubs declare its function a generator.
+bind: Any = pn.bind
 
 
 def log_ticks(values) -> list[tuple[float, str]]:
@@ -209,32 +214,32 @@ def trials_layout(view: TrialsView) -> pn.viewable.Viewable:
         w.Checkbox.from_param(view.param.higher_is_better, name="higher objective is better",
                               align="end", sizing_mode="fixed", width=220),
     )
-    summary = pn.bind(lambda *_: pn.pane.Markdown(
+    summary = bind(lambda *_: pn.pane.Markdown(
         f"**{view.studies.study or 'no study'}**: {len(view.trials)} trials, "
         + ", ".join(f"{k}: {v}" for k, v in view.trials["status"].value_counts().items())
         if "status" in view.trials else "no trials yet", css_classes=["trials-summary"]), *dep)
-    error = pn.pane.Alert(pn.bind(lambda a, b: a or b, view.param.error, view.studies.param.error),
+    error = pn.pane.Alert(bind(lambda a, b: a or b, view.param.error, view.studies.param.error),
                           alert_type="danger",
-                          visible=pn.bind(lambda a, b: bool(a or b), view.param.error, view.studies.param.error))
+                          visible=bind(lambda a, b: bool(a or b), view.param.error, view.studies.param.error))
     return pn.Column(
         error, summary, controls,
-        pn.Row(pn.pane.HoloViews(pn.bind(lambda *_: objective_plot(view), *dep, view.param.higher_is_better),
+        pn.Row(pn.pane.HoloViews(bind(lambda *_: objective_plot(view), *dep, view.param.higher_is_better),
                                  sizing_mode="stretch_width", css_classes=["trials-objective"], linked_axes=False),
-               pn.pane.HoloViews(pn.bind(lambda *_: importance_plot(view), *dep,
+               pn.pane.HoloViews(bind(lambda *_: importance_plot(view), *dep,
                                          view.param.importance_version),
                                  sizing_mode="stretch_width", css_classes=["trials-importance"],
                                  linked_axes=False)),
         # The table beside the learning curves it drives (3:2 of the width).
         pn.Row(pn.Column("#### Trials (tick rows to draw their learning curves)", table,
                          sizing_mode="stretch_width", styles={"flex": "3 1 0"}),
-               pn.pane.HoloViews(pn.bind(lambda *_: curves_plot(view), view.param.selected,
+               pn.pane.HoloViews(bind(lambda *_: curves_plot(view), view.param.selected,
                                          view.param.curve_metric, view.param.version,
                                          view.param.statuses),
                                  sizing_mode="stretch_width", css_classes=["trials-curves"], linked_axes=False,
                                  margin=(40, 5, 5, 5), styles={"flex": "2 1 0"})),
-        pn.pane.HoloViews(pn.bind(lambda *_: parallel_plot(view), *dep), sizing_mode="stretch_width", linked_axes=False),
+        pn.pane.HoloViews(bind(lambda *_: parallel_plot(view), *dep), sizing_mode="stretch_width", linked_axes=False),
         # One fixed-size pane per parameter: a HoloViews Layout in one pane collapses its plots.
-        pn.Column(pn.bind(lambda *_: pn.GridBox(
+        pn.Column(bind(lambda *_: pn.GridBox(
             *[pn.pane.HoloViews(el, sizing_mode="fixed", linked_axes=False) for el in param_plots(view).values()],
             ncols=3), *dep), css_classes=["trials-params"]),
         sizing_mode="stretch_width",

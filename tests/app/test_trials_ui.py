@@ -89,3 +89,24 @@ def test_trials_status_filter_and_readable_times(page, server, screenshots):
     # The learning-curve select names the metric it draws.
     metric = page.locator(".curve-metric select").first
     assert metric.input_value() == "val_jaccard"
+
+
+def test_results_shows_the_demo_model_with_a_legend(page, server, screenshots):
+    from satseg.datasets.demo_model import demo_model_path
+
+    if demo_model_path() is None:
+        pytest.skip("the demo model is not installed")
+    open_app(page, server)
+    open_tab(page, "Results")
+    trial = page.locator(".bk-input-group", has_text="Trial (best first)").locator("select").first
+    wait_until(lambda: "demo model" in trial.input_value(), 30, 0.3, "the demo model selected")
+    legend = page.locator(".results-legend").first
+    wait_until(lambda: all(c in text(legend) for c in ("Building", "Water", "Vegetation")), 30, 0.3,
+               "the class legend")
+    assert "views" in text(page.locator(".tta-buttons").first)  # labelled TTA buttons
+    page.locator(".predict-button button").first.click()
+    status = page.locator(".predict-message").first
+    wait_until(lambda: "the demo model on" in text(status) and " done in " in text(status), 240, 0.5,
+               "the demo model's prediction")
+    assert "trial 0" in text(status) or "trial 1" in text(status)  # the second trial reported too
+    page.screenshot(path=str(screenshots / "results-demo-model.png"), full_page=True)
