@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -57,7 +58,8 @@ class AutoPlan:
         search = search_share * budget_s
         final = budget_s - search - reserve
         if search < MIN_SEARCH_S or final < MIN_FINAL_S:
-            need = (MIN_SEARCH_S + MIN_FINAL_S + 10.0) / search_share
+            need = math.ceil(max(MIN_SEARCH_S / search_share,
+                                 (MIN_FINAL_S + 10.0) / (1.0 - search_share)))
             raise ConfigError(
                 f"--budget {format_duration(budget_s)} is too small for even one search trial "
                 f"and a final fit (search {search:.0f} s of at least {MIN_SEARCH_S:.0f} s, final "

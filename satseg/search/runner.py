@@ -160,6 +160,7 @@ class _Driver:
             with _no_interrupts():
                 self.store.set_study_state(s.study, "stopped")
                 self._abandon("the search was interrupted (Ctrl-C)")
+                self._restore_promoted()
             raise
         except BaseException:
             self._abandon("the search driver failed")
@@ -174,6 +175,7 @@ class _Driver:
             except Exception:  # noqa: BLE001
                 pass
             close(client, cluster)
+        self._restore_promoted()
         self.store.set_study_state(s.study, state)
         if state == "finished":  # why it ended: a study finished by its budget says so
             rec = self.store.study(s.study)["settings"]
@@ -193,6 +195,21 @@ class _Driver:
         self.budget_stop_at: float | None = None
         self._replaced: dict[int, str | None] = {}
         self.ended_by = "trials"
+
+    def _restore_promoted(self) -> None:
+        """ASHA: a promoted trial that ended without a result at its new rung (stopped,
+        abandoned, its driver gone) keeps the result of the rung it had finished."""
+        if self.asha is None:
+            return
+        for r in self.store.trial_rows(self.s.study):
+            if (r["status"] in ("queued", "running", "stopping", "stopped", "lost")
+                    and r.get("rung") and r["objective"] is not None
+                    and r["trial_id"] not in getattr(self, "running", {})):
+                k = int(r["rung"]) - 1
+                self.store.update_trial(
+                    self.s.study, r["trial_id"], status="ok", rung=k, budget=self.asha.budget(k),
+                    error=f"its continuation to rung {k + 1} did not finish; kept its rung {k} "
+                          "result")
 
     def _budget_stop(self) -> None:
         """The deadline: ask every running trial to stop; they keep their best epoch."""
@@ -225,6 +242,7 @@ class _Driver:
         """Finished trials of the store: into hyperopt (when inside the space) and the
         pruning reference curves."""
         n_in, n_out = 0, 0
+        self._restore_promoted()
         for r in self.store.trial_rows(self.s.study):
             if r["status"] in ("running", "queued", "stopping"):
                 self.store.update_trial(self.s.study, r["trial_id"], status="lost",
