@@ -289,7 +289,7 @@ def _device_space() -> Any:
     """The bundled space for this machine's device (the training side's choice when it offers
     one), else the default space."""
     try:
-        from satseg.search.space import default_space_for_device  # type: ignore[attr-defined]
+        from satseg.search.space import default_space_for_device
     except ImportError:
         return "default"
     return default_space_for_device()
