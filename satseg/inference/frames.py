@@ -105,22 +105,27 @@ class Frames:
         self.t = np.zeros(turned, np.float32) if (1, 0) in frames else None
         self.tyf = np.zeros(turned, np.float32) if (1, 1) in frames else None
         self._gbuf = np.empty((2, out, out, K), np.float32) if geometric else None
+        self._buf: np.ndarray | None = None
 
     def add_view(self, p: np.ndarray, view: View, j0: int, weight: np.ndarray) -> None:
-        """Add one view's outputs of windows ``j0:j0+len(p)``, times ``weight`` (p is modified)."""
-        p *= self._full(weight)
+        """Add one view's outputs of windows ``j0:j0+len(p)``, times ``weight``."""
+        if self._buf is None:
+            self._buf = np.empty((self.out, self.out, self.K), np.float32)
+        buf, w = self._buf, self._full(weight)
         (t, f), g = frame_of(view)
         pv = p[:, ::-1] if g else p
         out, Wa = self.out, self.Wa
         for i in range(len(p)):
+            # weighted in a one-window buffer that stays in cache: the batch is read once
+            np.multiply(pv[i], w, out=buf)
             o = self.offsets[j0 + i]
             if not t and not f:
-                self.acc[:, o : o + out] += pv[i]
+                self.acc[:, o : o + out] += buf
             elif not t:
-                self.xf[:, Wa - o - out : Wa - o] += pv[i]  # type: ignore[index]
+                self.xf[:, Wa - o - out : Wa - o] += buf  # type: ignore[index]
             else:
                 dst = self.tyf if f else self.t
-                dst[o : o + out] += pv[i]  # type: ignore[index]
+                dst[o : o + out] += buf  # type: ignore[index]
 
     def add_geometric(
         self, outs: list[tuple[View, np.ndarray]], j0: int, weight: np.ndarray, eps: float
