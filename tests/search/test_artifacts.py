@@ -182,3 +182,13 @@ def test_predict_loads_a_trial_from_the_store_through_an_fsspec_url(tmp_path, ca
                      "--out", str(tmp_path / "o2"), "--no-progress"]) == 2
         err = capsys.readouterr().err
         assert msg in err and "Traceback" not in err, err
+
+
+def test_a_failed_write_keeps_the_trial_result(tmp_path, plain):
+    blocker = tmp_path / "not-a-folder"
+    blocker.write_text("a file where the runs root should be")
+    res = run_search(**{**plain, "objective": fake_run, "n_trials": 1,
+                        "runs_dir": str(blocker / "runs")})
+    t = StudyStore(plain["store"]).trial("study", 0)
+    assert res.n_ok == 1 and t["status"] == "ok" and t["objective"] is not None
+    assert "run folder could not be written" in t["error"] and "run_dir" not in t["artifacts"]
