@@ -111,6 +111,7 @@ def run_auto(data: str | Path, budget: str | float, out: str | Path, *,
         plan = AutoPlan.split(budget_s, search_share)
         data = _check_data(data, exclude_ids)
         state = {"data": str(data), "exclude_ids": list(exclude_ids),
+                 "val_ids": _val_ids(data, exclude_ids, seed),
                  "plan": plan.__dict__, "stages": {}, "study": "auto",
                  "store": str(out / "search" / "search.db")}
     out.mkdir(parents=True, exist_ok=True)
@@ -244,6 +245,20 @@ def _final_trial(state: dict[str, Any]) -> int | None:
     return int(rows[0]["trial_id"])
 
 
+def _val_ids(data: str, exclude_ids: Sequence[str], seed: int) -> list[str]:
+    """The study's validation images: split by scene/folder group as `satseg search` does; a
+    data set whose images all form one group (a single scene, one folder) splits by image."""
+    from satseg.search.objective import choose_val_ids
+
+    try:
+        return choose_val_ids(data, seed=seed, exclude_ids=exclude_ids)
+    except ConfigError as exc:
+        if "one group" not in str(exc):
+            raise
+        log.info("all images form one group: validation images chosen by image")
+        return choose_val_ids(data, seed=seed, exclude_ids=exclude_ids, by="image")
+
+
 def _check_data(data: str | Path, exclude_ids: Sequence[str]) -> str:
     """Open the data set (any that ``satseg data info`` reads) and check the held-out ids."""
     from satseg.errors import DataError
@@ -275,7 +290,7 @@ def _search(state: dict[str, Any], plan: AutoPlan, out: Path, space: Any, parall
         space = _device_space()
     s = SearchSettings(study=state["study"], store=state["store"], space=space,
                        data=state["data"], exclude_ids=tuple(state["exclude_ids"]),
-                       n_trials=100000, parallelism=parallelism, seed=seed, fidelity=fidelity,
+                       val_ids=tuple(state.get("val_ids") or ()) or None, n_trials=100000, parallelism=parallelism, seed=seed, fidelity=fidelity,
                        # a margin: stopped trials still validate their best epoch
                        budget=left - min(30.0, 0.1 * left), resume=bool(spent),
                        runs_dir=str(out / "search" / "runs"))

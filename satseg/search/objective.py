@@ -49,9 +49,11 @@ def open_search_data(data: Any, exclude_ids: Sequence[str] = ()) -> Any:
 
 
 def choose_val_ids(data: Any, *, classes: Sequence[str] | None = None, seed: int = 0,
-                   exclude_ids: Sequence[str] = (), val_fraction: float = 0.2) -> list[str]:
+                   exclude_ids: Sequence[str] = (), val_fraction: float = 0.2,
+                   by: str = "group") -> list[str]:
     """The study's validation images: the training split rule (by scene/folder group, every class
-    present where possible) applied once, then fixed for every trial."""
+    present where possible; ``by="image"`` for a data set of one group) applied once, then fixed
+    for every trial."""
     import numpy as np
 
     from satseg.data.split import split_ids
@@ -63,7 +65,7 @@ def choose_val_ids(data: Any, *, classes: Sequence[str] | None = None, seed: int
     for i in ds.labelled_ids():
         masks = ds.load_labels(i).masks
         pixels[i] = np.asarray([int(masks[k].sum()) for k in idx])
-    split = split_ids(pixels, val_fraction=val_fraction, seed=seed, kind=ds.kind, by="group")
+    split = split_ids(pixels, val_fraction=val_fraction, seed=seed, kind=ds.kind, by=by)
     return list(split.val)
 
 
