@@ -20,7 +20,7 @@ from app.views.bands import _default_rgb
 log = logging.getLogger("satseg.app.results")
 RUN_KEYS = ("run_dir", "model_dir", "run", "model")
 #: The shipped demo model (satseg.datasets.demo_model) in the trial selects, beside a study's trials.
-BUNDLED = "demo model (shipped, trained on the sample)"
+BUNDLED = "demo model"
 PALETTES = ["data set colours", "distinct colours"]
 #: Okabe & Ito (2008) colour-blind-safe colours, then a few more: told apart by everyone.
 DISTINCT = ["#E69F00", "#0072B2", "#009E73", "#CC79A7", "#56B4E9", "#D55E00", "#F0E442",
@@ -185,7 +185,7 @@ class ResultsView(param.Parameterized):
                 self.error = f"cannot read trial {tid}: {readable_error(exc)}"
                 continue
             for name, val in per_class.items():
-                rows.append({"trial": str(tid), "class": str(name), "jaccard": float(val)})
+                rows.append({"trial": self.label(tid), "class": str(name), "jaccard": float(val)})
         return pd.DataFrame(rows, columns=["trial", "class", "jaccard"])
 
     def jaccard_wide(self, trial_ids=None) -> pd.DataFrame:

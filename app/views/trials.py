@@ -257,6 +257,8 @@ class TrialsView(param.Parameterized):
         rest = [c for c in df.columns if c not in first and c not in TABLE_HIDDEN
                 and c not in ("history", "per_class", "artifacts")
                 and (c in TIME_COLUMNS or c in params)]
+        if "rung" in first and not df["rung"].notna().any():
+            first.remove("rung")  # not a multi-fidelity study
         out = df[first + rest].copy()
         if "error" in out:
             out["error"] = out["error"].fillna("").astype(str)

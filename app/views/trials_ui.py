@@ -37,7 +37,7 @@ def log_ticks(values) -> list[tuple[float, str]]:
 
 
 def epoch_ticker():
-    """Whole epochs only on a learning curve's x axis."""
+    """Whole numbers only on an axis of epochs or trial ids."""
     from bokeh.models import AdaptiveTicker
 
     return AdaptiveTicker(min_interval=1, mantissas=[1, 2, 5], num_minor_ticks=0)
@@ -66,7 +66,8 @@ def objective_plot(view: TrialsView):
     best = hv.Curve(df, "trial_id", "best", label="best so far").opts(color="#D55E00", line_width=2)
     extra = _objective_ylim(df["objective"])
     trials = view.trials
-    if "rung" in trials and "trial_id" in trials and not view.aggregate():
+    if ("rung" in trials and "trial_id" in trials and trials["rung"].notna().any()
+            and not view.aggregate()):
         # Multi-fidelity search: one colour per rung (the budget a trial reached).
         rungs = trials.set_index("trial_id")["rung"]
         d = df.assign(rung=df["trial_id"].map(rungs).fillna(-1).astype(int))
@@ -75,10 +76,11 @@ def objective_plot(view: TrialsView):
                 size=6, alpha=0.8, color=RUNG_COLOURS[i % len(RUNG_COLOURS)])
             for i, r in enumerate(sorted(d["rung"].unique()))])
         return (pts * best).opts(title=f"objective per trial ({len(df)} finished, colour: rung)",
-                                 legend_position="bottom_right", **PLOT, **extra)
+                                 legend_position="bottom_right", xticks=epoch_ticker(),
+                                 xformatter="%d", **PLOT, **extra)
     return (_points(view, df[["trial_id", "objective"]], "trial_id", "objective") * best).opts(
-        title=f"objective per trial ({len(df)} finished)", legend_position="bottom_right", **PLOT,
-        **extra)
+        title=f"objective per trial ({len(df)} finished)", legend_position="bottom_right",
+        xticks=epoch_ticker(), xformatter="%d", **PLOT, **extra)
 
 
 def importance_plot(view: TrialsView):
@@ -164,7 +166,7 @@ def curves_plot(view: TrialsView):
         if metric in hist:
             x = hist["epoch"] if "epoch" in hist else np.arange(1, len(hist) + 1)
             overlay.append(hv.Curve((x, hist[metric]), "epoch", metric, label=f"trial {tid}"))
-    which = "selected trials" if view.selected else "5 best trials (select rows in the table)"
+    which = "ticked trials" if view.selected else "5 best (tick rows for others)"
     return hv.Overlay(overlay).opts(title=f"learning curves: {metric}, {which}",
                                     legend_position="right", xticks=epoch_ticker(),
                                     xformatter="%d", **PLOT)

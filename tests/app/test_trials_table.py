@@ -78,6 +78,9 @@ def test_rung_column_is_shown_when_present(view):
     from app.views import trials_ui
 
     assert "rung" not in view.table()
+    view.studies.trials = _trials().assign(rung=np.nan)  # a store with the column, no ASHA
+    view.studies.version += 1
+    assert "rung" not in view.table()
     df = _trials().assign(rung=[0, 0, 1, 0, 2, 1, 0, 0, 1, 0, 0, 0])
     view.studies.trials = df
     view.studies.version += 1
