@@ -43,7 +43,9 @@ def prepare(demo_dir: Path) -> Path:
     """Write the synthetic DSTL scene once and print ``data info`` for it and the sample."""
     dstl = demo_dir / "dstl-synthetic"
     if not (dstl / "grid_sizes.csv").is_file():
-        _run("data", "synth", str(dstl), "--scenes", "1", "--size", "800", "--seed", "0")
+        # --overwrite: a run killed while writing left part of the folder; write it again
+        _run("data", "synth", str(dstl), "--scenes", "1", "--size", "800", "--seed", "0",
+             "--overwrite")
     else:
         print(f"reusing synthetic DSTL scene in {dstl}", flush=True)
     _run("data", "info", "sample")

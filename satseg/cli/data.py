@@ -3,7 +3,7 @@
 satseg data info PATH [--json] [--manifest FILE]
 satseg data stack PATH SCENE --out FILE [--overwrite] [--grid rgb|m] [--indices ndvi,ndwi]
                   [--manifest FILE]
-satseg data synth OUT [--scenes N] [--size PX] [--seed K]
+satseg data synth OUT [--scenes N] [--size PX] [--seed K] [--overwrite]
 """
 
 from __future__ import annotations
@@ -77,6 +77,9 @@ def register(parser: argparse.ArgumentParser) -> None:
     synth.add_argument("--scenes", type=int, default=2, help="number of scenes (default 2)")
     synth.add_argument("--size", type=int, default=256, help="RGB side in px (default 256)")
     synth.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    synth.add_argument(
+        "--overwrite", action="store_true", help="write into an OUT folder that holds files"
+    )
     synth.set_defaults(func=cmd_synth)
 
 
@@ -276,6 +279,9 @@ def cmd_synth(args: argparse.Namespace) -> int:
         raise ConfigError(f"--scenes {args.scenes}: give at least 1")
     if args.size < 32:
         raise ConfigError(f"--size {args.size}: give at least 32 px")
+    from satseg.io.outputs import refuse_nonempty_dir
+
+    refuse_nonempty_dir(args.out, args.overwrite, option="OUT")
     write_synthetic_dstl = _need("satseg.datasets.synth", "write_synthetic_dstl")
     path = write_synthetic_dstl(args.out, scenes=args.scenes, size=args.size, seed=args.seed)
     print(f"wrote {args.scenes} synthetic DSTL scene(s) of {args.size} px to {path}")

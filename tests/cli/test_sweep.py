@@ -49,6 +49,7 @@ CASES: dict[str, tuple[list[str], tuple[str, ...]]] = {
     "stack-out-under-file": (["data", "stack", "{w}/ds", "scene0", "--out",
                               "{w}/existing.csv/n.tif"], ("existing.csv",)),
     "synth-zero": (["data", "synth", "{w}/syn", "--scenes", "0"], ("--scenes",)),
+    "synth-into-data": (["data", "synth", "{w}/ds", "--size", "32"], ("OUT", "ds", "--overwrite")),
     # --- train
     "train-bad-yaml": (["train", "--config", "{w}/bad.yaml", "--out", "{w}/r"],
                        ("bad.yaml", "line 3")),
