@@ -261,3 +261,37 @@ def test_synth_info_and_stack_dstl(capsys, tmp_path):
     stack = open_stack(dst)
     assert list(stack["band"].values)[-2:] == ["ndvi", "ndwi"]
     assert stack.sizes["y"] < 100  # the M grid, about a quarter of 256 px
+
+
+@pytest.mark.skipif(not HAVE_STACK, reason="satseg.bands.store not available")
+@pytest.mark.parametrize("name", ["x.tif", "x.zarr"])
+def test_stack_overwrite_only_when_asked(capsys, tmp_path, name):
+    """An existing --out is refused (bytes kept) unless --overwrite; with it the new stack
+    replaces the old one and no temporary file is left."""
+    import hashlib
+
+    import xarray as xr
+
+    makers.code_dataset(tmp_path / "d")
+    out = tmp_path / name
+    argv = ["data", "stack", str(tmp_path / "d"), "scene0", "--out", str(out)]
+    assert run(capsys, *argv)[0] == 0
+
+    def digest() -> str:
+        files = [out] if out.is_file() else sorted(p for p in out.rglob("*") if p.is_file())
+        return hashlib.sha256(b"".join(p.read_bytes() for p in files)).hexdigest()
+
+    before = digest()
+    code, _, err = run(capsys, *argv, "--indices", "ndvi")
+    assert_one_line_error(code, err, "--out", name, "--overwrite")
+    assert digest() == before
+    assert run(capsys, *argv, "--indices", "ndvi", "--overwrite")[0] == 0
+    assert digest() != before
+    if name.endswith(".tif"):
+        import rasterio
+
+        with rasterio.open(out) as src:
+            assert src.count == 5  # 4 bands + ndvi
+    else:
+        assert len(xr.open_zarr(out).data_vars) >= 1
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["d", name]
