@@ -126,18 +126,39 @@ def _spectrum(view: BandsView):
                               hv.opts.Overlay(title=f"spectrum at row {row}, column {col}"))
 
 
-def _registration_table(view: BandsView, _frame: int):
-    f = view.drawn
-    reg = f.registration if f is not None else None
-    if not reg:
-        return pn.pane.Markdown("*Registration offsets: only for DSTL-format scenes.*")
+def _registration_frame(reg: dict | None):
+    """Registration offsets as a table (None: not a DSTL-format scene)."""
     import pandas as pd
 
+    if not reg:
+        return None
     rows = [{"group": g, **{k: round(float(v), 3) for k, v in off.items()}}
             for g, off in reg.items() if isinstance(off, dict)]
-    table = pd.DataFrame(rows) if rows else pd.DataFrame({"offsets": [str(reg)]})
-    return pn.Column("**Registration offsets per band group (px, on the RGB grid)**",
-                     pn.pane.DataFrame(table, index=False, width=330), width=340)
+    return pd.DataFrame(rows) if rows else pd.DataFrame({"offsets": [str(reg)]})
+
+
+def _registration_pane(view: BandsView) -> pn.Column:
+    """One table pane updated in place: a new pane per frame added Bokeh models, and every
+    model added makes Bokeh walk the whole document (most of a band change's server time)."""
+    note = pn.pane.Markdown("*Registration offsets: only for DSTL-format scenes.*")
+    title = pn.pane.Markdown("**Registration offsets per band group (px, on the RGB grid)**",
+                             visible=False)
+    table = pn.pane.DataFrame(None, index=False, width=330, visible=False)
+    shown: list = [None]
+
+    def update(*_):
+        reg = view.drawn.registration if view.drawn is not None else None
+        if reg == shown[0]:
+            return
+        shown[0] = reg
+        df = _registration_frame(reg)
+        if df is not None:
+            table.object = df
+        note.visible, title.visible, table.visible = df is None, df is not None, df is not None
+
+    view.param.watch(update, "frame")
+    update()
+    return pn.Column(note, title, table, width=340, css_classes=["registration"])
 
 
 def _controls(view: BandsView) -> pn.Column:
@@ -255,9 +276,6 @@ def bands_layout(view: BandsView) -> pn.viewable.Viewable:
     def legend_text(_frame: int) -> str:
         return legend_html(view.legend, "Ground truth:")
 
-    def registration_table(fr: int):
-        return _registration_table(view, fr)
-
     error = pn.pane.Alert(pn.bind(error_text, view.param.error), alert_type="danger",
                           visible=pn.bind(bool, view.param.error))
     image_pane = pn.pane.HoloViews(plot, linked_axes=False, css_classes=["bands-plot"])
@@ -275,7 +293,6 @@ def bands_layout(view: BandsView) -> pn.viewable.Viewable:
                           css_classes=["spectrum-plot"], linked_axes=False),
     )
     # Below the plots (beside them it was cut off at the page's edge).
-    registration = pn.Column(pn.bind(registration_table, view.param.frame),
-                             css_classes=["registration"])
+    registration = _registration_pane(view)
     main = pn.Column(error, image_pane, legend, below, registration)
     return pn.Row(_controls(view), main, sizing_mode="stretch_width")
