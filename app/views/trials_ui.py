@@ -96,7 +96,7 @@ def importance_plot(view: TrialsView):
     r2 = float(imp["r2"].iloc[0]) if len(imp) else 0.0
     return hv.Bars(d, "param", ["importance", "std"]).opts(
         invert_axes=True, color="#0072B2", tools=["hover"], xlabel="", ylabel="importance (share)",
-        title=f"parameter importance for the objective (random-forest surrogate, R² {r2:.2f})",
+        title=f"parameter importance (random-forest surrogate, R² {r2:.2f})",
         **opts)
 
 

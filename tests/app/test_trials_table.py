@@ -89,3 +89,24 @@ def test_rung_column_is_shown_when_present(view):
     plot = trials_ui.objective_plot(view)
     assert "rung" in plot.opts.get().kwargs.get("title", "")
     hv.render(plot)
+
+
+def test_parameter_importance_is_computed_in_the_background_and_drawn(view):
+    import holoviews as hv
+
+    from app.views import trials_ui
+
+    view.studies.trials = _trials(30)
+    view.studies.version += 1
+    assert view.importance() is None  # started in a background job
+    view._importance_job[1].wait(120)
+    view.poll()
+    imp = view.importance()
+    assert list(imp["param"])[:1] and set(imp["param"]) == {
+        "training.learning_rate", "data.class_balance", "model.block"}
+    assert view.importance_version == 1
+    hv.extension("bokeh")
+    hv.render(trials_ui.importance_plot(view))
+    view.studies.trials = _trials(4)
+    view.studies.version += 1
+    assert "at least 5 finished trials" in view.importance()

@@ -23,21 +23,22 @@ def _write_study(path) -> None:
 
     store = StudyStore(path)
     space = load_space("quick")
-    store.create_study(STUDY, space, data="sample", settings={"n_trials": 6})
+    store.create_study(STUDY, space, data="sample", settings={"n_trials": 10})
     store.update_study(STUDY, state="running")
     base = {k: (v["options"][0] if isinstance(v, dict) and "options" in v else
                 v["low"] if isinstance(v, dict) else v) for k, v in space.to_dict()["params"].items()}
-    for tid in range(4):
-        params = {**base, "training.learning_rate": 0.001 * (1 + 2 * tid)}
+    for tid in range(8):  # 6 ok (enough for parameter importance), 1 failed, 1 running
+        params = {**base, "training.learning_rate": 0.001 * (1 + tid),
+                  "data.class_balance": 0.07 * tid}
         store.add_trial(STUDY, tid, params, space_version=1, status="running")
         store.update_trial(STUDY, tid, started=1_796_180_000.0 + 100 * tid)
-        if tid < 2:
+        if tid < 6:
             for epoch in (1, 2):
                 store.add_history(STUDY, tid, {"epoch": epoch, "loss": 1.0 / epoch,
                                                "val_jaccard": 0.1 * epoch + 0.01 * tid})
             store.finish_trial(STUDY, tid, status="ok", objective=0.2 + 0.01 * tid,
                                per_class={"Building": 0.2})
-        elif tid == 2:
+        elif tid == 6:
             store.finish_trial(STUDY, tid, status="fail", error="ModelError: out of memory")
 
 
@@ -74,10 +75,14 @@ def test_hyperspace_status_shows_the_running_studys_state(page, server, screensh
     open_app(page, server)
     open_tab(page, "Hyperspace")
     status = page.locator(".search-status").first
-    wait_until(lambda: f"{STUDY}: running, 3 / 6 trials done, 1 running" in text(status), 30, 0.3,
+    wait_until(lambda: f"{STUDY}: running, 7 / 10 trials done, 1 running" in text(status), 30, 0.3,
                "the study's state in the Hyperspace status")
     assert "idle" not in text(status)
     page.screenshot(path=str(screenshots / "hyperspace-status.png"))
+
+
+_BOKEH_TITLES = """() => Bokeh.documents.flatMap(d => [...d._all_models.values()])
+    .filter(m => m.constructor.__name__ === 'Title').map(m => m.text).join(' | ')"""
 
 
 def _cells(page, field: str) -> list[str]:
@@ -88,7 +93,9 @@ def _cells(page, field: str) -> list[str]:
 def test_trials_status_filter_and_readable_times(page, server, screenshots):
     open_app(page, server)
     open_tab(page, "Trials")
-    wait_until(lambda: len(_cells(page, "status")) == 4, 30, 0.3, "four rows in the trials table")
+    wait_until(lambda: len(_cells(page, "status")) == 8, 30, 0.3, "eight rows in the trials table")
+    wait_until(lambda: "R²" in page.evaluate(_BOKEH_TITLES), 60, 0.5,
+               "the parameter importance chart")
     started = _cells(page, "started")
     assert all(re.fullmatch(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d", s) for s in started), started
     durations = [d for d in _cells(page, "duration") if d]
@@ -123,5 +130,5 @@ def test_results_shows_the_demo_model_with_a_legend(page, server, screenshots):
     status = page.locator(".predict-message").first
     wait_until(lambda: "the demo model on" in text(status) and " done in " in text(status), 240, 0.5,
                "the demo model's prediction")
-    assert "trial 0" in text(status) or "trial 1" in text(status)  # the second trial reported too
+    assert "trial 5" in text(status)  # the second trial (the study's best) reported too
     page.screenshot(path=str(screenshots / "results-demo-model.png"), full_page=True)
