@@ -48,7 +48,8 @@ def jaccard_bars(view: ResultsView):
                                                                 responsive=True, height=300)
     return hv.Bars(df, ["class", "trial"], "jaccard").opts(
         title="validation Jaccard per class", responsive=True, height=320, tools=["hover"],
-        ylim=(0, 1), xrotation=30, multi_level=True, show_legend=True, color="trial", cmap="Category10")
+        ylim=(0, 1), xrotation=30, multi_level=True, show_legend=True, color="trial", cmap="Category10",
+        legend_position="right")
 
 
 def results_layout(view: ResultsView) -> pn.viewable.Viewable:
