@@ -72,6 +72,7 @@ def raster_info(path: str | Path) -> RasterInfo:
                 f"cannot read image {path}: {exc}; re-export it as a valid JPEG/PNG/GeoTIFF"
             ) from None
     import rasterio
+    from rasterio._err import CPLE_BaseError
     from rasterio.errors import NotGeoreferencedWarning, RasterioIOError
 
     try:
@@ -89,10 +90,11 @@ def raster_info(path: str | Path) -> RasterInfo:
                     transform,
                     src.nodata,
                 )
-    except RasterioIOError as exc:
-        raise RasterReadError(
+    except (RasterioIOError, CPLE_BaseError) as exc:
+        failure = RasterReadError(
             f"cannot read raster {path}: {exc}; check that it is a valid GeoTIFF (gdalinfo)"
-        ) from None
+        )
+    raise failure  # outside the except: no unpicklable rasterio error chained (dask workers)
 
 
 def _fix_nonfinite(block: np.ndarray, source: str) -> np.ndarray:
@@ -134,17 +136,18 @@ def read_array(path: str | Path) -> np.ndarray:
     if _uses_pillow(path):
         return _pillow_read(path)
     import rasterio
+    from rasterio._err import CPLE_BaseError
     from rasterio.errors import NotGeoreferencedWarning, RasterioIOError
 
+    failure = None
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", NotGeoreferencedWarning)
             with rasterio.open(path) as src:
                 return src.read()
-    except RasterioIOError as exc:
-        raise RasterReadError(
-            f"cannot read raster {path}: {exc}; check that it is a valid GeoTIFF (gdalinfo)"
-        ) from None
+    except (RasterioIOError, CPLE_BaseError) as exc:
+        failure = raster_read_error(path, exc)
+    raise failure  # outside the except: no unpicklable rasterio error chained (dask workers)
 
 
 def _pillow_lazy(info: RasterInfo):
