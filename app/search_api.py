@@ -48,13 +48,13 @@ def _search():
 
 
 def bundled_spaces() -> list[str]:
-    """Names of the search spaces that ship with satseg (``default`` first)."""
+    """Names of the search spaces that ship with satseg (``default``, ``quick``, then the rest)."""
     try:
         from satseg.search.space import BUNDLED_SPACES
     except ImportError:
         return ["default"]
-    names = list(BUNDLED_SPACES)
-    return sorted(names, key=lambda n: (n != "default", n))
+    first = {"default": 0, "quick": 1}
+    return sorted(BUNDLED_SPACES, key=lambda n: (first.get(n, 2), n))
 
 
 def _bundled_source(name: str | None):
