@@ -43,6 +43,7 @@ MODES = ("auto", "softmax", "multiclass", "one_vs_all")
 OPTIMIZERS = ("adam", "nadam", "rmsprop", "sgd")
 SCHEDULES = ("constant", "cosine", "cosine_time", "exponential", "step", "plateau")
 SPLIT_BY = ("group", "image")
+FINAL_VAL = ("whole", "crops")
 LOSS_NAMES = ("bce", "bce_jaccard", "soft_jaccard", "dice", "focal", "cce", "cce_jaccard")
 
 
@@ -85,6 +86,8 @@ class DataParams:
     val_crop_size: int | None = None  # None = validate on whole images
     val_crops_per_image: int = 4
     cache_dir: str | None = None  # prepared-data cache (satseg.data.cache); None = no cache
+    final_val: str = "whole"  # the run's final score: whole validation images | crops (the
+    # best epoch's score on the validation crops: no extra pass, for short search trials)
 
 
 _RANGES: dict[str, tuple[float, float]] = {
@@ -119,6 +122,7 @@ _CHOICES = {
     "schedule": SCHEDULES,
     "split_by": SPLIT_BY,
     "loss": LOSS_NAMES,
+    "final_val": FINAL_VAL,
 }
 _INTS = {
     "epochs",

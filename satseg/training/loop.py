@@ -351,6 +351,13 @@ def _final_report(
     from satseg.training.validate import val_items, validation_counts
 
     names = [c.name for c in prep.classes]
+    if (
+        cfg.data.final_val == "crops"
+        and cfg.data.val_crop_size is not None
+        and cfg.training.mode != "one_vs_all"
+        and history
+    ):
+        return _crop_report(names, prep, run_dir, stopped, history)
     if cfg.training.mode != "one_vs_all":
         paths = [run_dir / "model.keras"]
     else:
@@ -387,6 +394,31 @@ def _final_report(
     atomic_write_json(run_dir / "jaccard.json", report)
     if report["mean"] is None or math.isnan(report["mean"]):
         log.warning("validation Jaccard undefined: no class present or predicted")
+    return report
+
+
+def _crop_report(
+    names: list[str],
+    prep: Prepared,
+    run_dir: Path,
+    stopped: str | None,
+    history: list[dict[str, Any]],
+) -> dict[str, Any]:
+    """``data.final_val: crops``: the best epoch's scores on the validation crops (no new pass)."""
+    best = max(history, key=lambda r: r["val_jaccard"])
+    per_class = {n: best.get(f"val_jaccard_{n}") for n in names}
+    report = {
+        "mean": best["val_jaccard"],
+        "per_class": per_class,
+        "counts": {},
+        "per_image": {},
+        "complete": (run_dir / "model.keras").is_file(),
+        "on": "validation crops",
+        "stopped": stopped,
+        "val_ids": list(prep.split.val),
+        "best_epochs": _best_epochs(history),
+    }
+    atomic_write_json(run_dir / "jaccard.json", report)
     return report
 
 

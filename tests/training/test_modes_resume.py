@@ -173,3 +173,10 @@ def test_training_on_the_memory_mapped_cache(small_data, tmp_path):
                 "final_val_s", "total_s"):
         assert b.timings[key] >= 0, key
     assert b.timings["total_s"] >= b.timings["train_s"] + b.timings["val_s"]
+    # the final score from the best epoch's validation crops: no pass over whole images
+    c = train(cfg.updated({"data.final_val": "crops"}), data=small_data, out_dir=tmp_path / "c",
+              progress=False)  # fmt: skip
+    report = json.loads((tmp_path / "c" / "jaccard.json").read_text())
+    assert report["on"] == "validation crops" and report["mean"] == c.history[0]["val_jaccard"]
+    assert c.val_jaccard == pytest.approx(c.history[0]["val_jaccard"])
+    assert c.timings["final_val_s"] < 1.0
