@@ -71,11 +71,14 @@ def offload(work: Callable[[], Any], done: Callable[[Any], None],
 
     def finished(fut: Future) -> None:
         exc = fut.exception()
-        # add_next_tick_callback is the one thread-safe Document method.
+        # add_next_tick_callback is the one thread-safe Document method; next_tick skips a
+        # session whose tab closed meanwhile (bokeh raised AttributeError on its destroyed doc).
+        from app.serverfix import next_tick
+
         if exc is not None:
-            doc.add_next_tick_callback(lambda: failed(exc))
+            next_tick(doc, lambda: failed(exc))
         else:
-            doc.add_next_tick_callback(lambda: done(fut.result()))
+            next_tick(doc, lambda: done(fut.result()))
 
     _POOL.submit(work).add_done_callback(finished)
 
