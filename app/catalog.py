@@ -153,9 +153,9 @@ class Catalog:
     def _band_chunk(self, name: str, image_id: str, stack, bands: list[str], layer: str) -> np.ndarray:
         """One band, computed together with the bands that share its dask chunk.
 
-        A band stack reads and resamples a band group (DSTL's 8 M or 8 A bands, RGB) in one task
-        per row block, so one band costs as much as its whole chunk: every band of the chunk is
-        kept, and switching to another band of the group is then immediate.
+        Band stacks of ``satseg.bands`` have one chunk per band (one band is read and resampled
+        alone); a reader whose chunk holds several bands costs the whole chunk for one of them,
+        so every band of that chunk is kept, and switching to another is then immediate.
         """
         i = bands.index(layer)
         lo, hi = i, i + 1
