@@ -161,6 +161,24 @@ def _registration_pane(view: BandsView) -> pn.Column:
     return pn.Column(note, title, table, width=340, css_classes=["registration"])
 
 
+def _checkbox(view: BandsView, name: str, label: str, **kw) -> pn.widgets.CheckBoxGroup:
+    """A checkbox whose label toggles it too (Bokeh's Checkbox draws its label as a plain span
+    beside the box; a one-option CheckBoxGroup wraps box and text in one <label>)."""
+    box = pn.widgets.CheckBoxGroup(options=[label], value=[label] if getattr(view, name) else [], **kw)
+
+    def to_view(event):
+        setattr(view, name, label in event.new)
+
+    def from_view(event):
+        want = [label] if event.new else []
+        if box.value != want:
+            box.value = want
+
+    box.param.watch(to_view, "value")
+    view.param.watch(from_view, name)
+    return box
+
+
 def _controls(view: BandsView) -> pn.Column:
     w = pn.widgets
     # Two plain inputs (the EditableRangeSlider's overflowed their spinners), shown only when the
@@ -191,12 +209,11 @@ def _controls(view: BandsView) -> pn.Column:
                visible=single.rx.not_()),
         w.RangeSlider.from_param(view.param.percentiles, name="Percentile stretch", step=0.5),
         w.Select.from_param(view.param.cmap, name="Colour map", visible=single),
-        w.Checkbox.from_param(view.param.auto_range, name="Colour range from percentiles",
-                              visible=single, css_classes=["auto-range"]),
+        _checkbox(view, "auto_range", "Colour range from percentiles", visible=single,
+                  css_classes=["auto-range"]),
         pn.Row(low, high, css_classes=["fixed-range"]),
         pn.layout.Divider(),
-        w.Checkbox.from_param(view.param.show_labels, name="Ground truth overlay",
-                              css_classes=["show-labels"]),
+        _checkbox(view, "show_labels", "Ground truth overlay", css_classes=["show-labels"]),
         w.CheckBoxGroup.from_param(view.param.label_classes, name="Classes", css_classes=["classes"]),
         w.FloatSlider.from_param(view.param.label_alpha, name="Overlay opacity", step=0.05),
         width=320,
