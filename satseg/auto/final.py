@@ -82,7 +82,10 @@ def final_config(cfg: Any, minutes: float) -> Any:
     return cfg.updated({"training.schedule": "cosine_time",
                         "training.time_limit_minutes": float(minutes),
                         "training.epochs": MANY_EPOCHS,
-                        "training.early_stopping_patience": 0})
+                        "training.early_stopping_patience": 0,
+                        # the final model is scored on whole validation images (trials may
+                        # have used crops to be cheap)
+                        "data.final_val": "whole"})
 
 
 def train_best(store: Any, study: str, out: str | Path, minutes: float, *,

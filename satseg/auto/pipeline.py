@@ -286,8 +286,7 @@ def _search(state: dict[str, Any], plan: AutoPlan, out: Path, space: Any, parall
     left = plan.search_s - spent
     if left < 5.0:
         return {"note": "search budget spent"}
-    if space is None:
-        space = _device_space()
+    space = _trial_space(space, out)
     s = SearchSettings(study=state["study"], store=state["store"], space=space,
                        data=state["data"], exclude_ids=tuple(state["exclude_ids"]),
                        val_ids=tuple(state.get("val_ids") or ()) or None, n_trials=100000, parallelism=parallelism, seed=seed, fidelity=fidelity,
@@ -298,6 +297,34 @@ def _search(state: dict[str, Any], plan: AutoPlan, out: Path, space: Any, parall
     return {"state": res.state, "n_ok": res.n_ok, "n_failed": res.n_failed,
             "best_trial": None if res.best is None else res.best["trial_id"],
             "best_objective": res.best_objective}
+
+
+#: fixed settings that make a trial cheap (``training`` helper's measurements, docs/search.md):
+#: validation on a fixed class-covering sample of crops, the prepared data cached once per study
+CHEAP_TRIALS = {"data.val_crop_size": 256, "data.val_crops_per_image": 3}
+
+
+def _trial_space(space: Any, out: Path) -> Any:
+    """The search space of the run (None: the device's bundled one) with :data:`CHEAP_TRIALS`
+    and the prepared-data cache in ``out/search/cache`` fixed, unless the space sets them."""
+    from satseg.io.yamlfile import load_yaml
+    from satseg.search.space import BUNDLED_SPACES
+
+    if space is None:
+        space = _device_space()
+    if isinstance(space, str):
+        path = BUNDLED_SPACES.get(space, Path(space))
+        doc = load_yaml(Path(path).read_text()) if Path(path).is_file() else load_yaml(space)
+    elif isinstance(space, dict):
+        doc = space
+    else:
+        return space  # a SearchSpace object: as given
+    if not isinstance(doc, dict) or not isinstance(doc.get("params"), dict):
+        return space  # let the space reader report what is wrong
+    params = dict(doc["params"])
+    for k, v in {**CHEAP_TRIALS, "data.cache_dir": str(out / "search" / "cache")}.items():
+        params.setdefault(k, v)
+    return {**doc, "params": params}
 
 
 def _device_space() -> Any:
