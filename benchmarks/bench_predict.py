@@ -25,6 +25,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -115,7 +116,7 @@ def main() -> int:
     px = sum(int(s.sizes["y"]) * int(s.sizes["x"]) for s in stacks.values())
     print(f"{len(ids)} scenes of {ds.name} ({px / 1e6:.1f} Mpx, {len(bands)} bands), U-Net "
           f"input {args.input_size}, tta {args.tta}; CPUs {os.cpu_count()}, load {load()}")  # fmt: skip
-    results = {}
+    results: dict[int, dict[str, Any]] = {}
     for n in (int(v) for v in args.workers.split(",")):
         out = tmp / f"out{n}"
         out.mkdir()
@@ -133,11 +134,22 @@ def main() -> int:
             dist.close_client(client, cluster)
         assert not outcome.failed, outcome.summary()
         masks = {p.name: p.read_bytes() for p in sorted(out.glob("*_mask.tif"))}
-        results[n] = {"wall": t2 - t1, "start": t1 - t0, "peaks": peaks, "masks": masks}
         loaded = ", ".join(f"{v:.0f}" for v in start_rss.values())
+        per: dict[str, list[float]] = {}
+        for t in outcome.tasks:
+            per.setdefault(t["worker"], [0, 0.0, 0.0])
+            per[t["worker"]][0] += 1
+            per[t["worker"]][1] += t["cpu_s"]
+            per[t["worker"]][2] += t["wall_s"]
+        cpu = sum(v[1] for v in per.values())
+        results_cpu = "tasks/CPU s/busy s per worker: " + "; ".join(
+            f"{int(v[0])}/{v[1]:.1f}/{v[2]:.1f}" for v in per.values())
+        results[n] = {"wall": t2 - t1, "start": t1 - t0, "peaks": peaks, "masks": masks,
+                      "cpu": cpu}
         print(f"  {n} worker(s): {t2 - t1:.1f} s for {len(ids)} scenes (start {t1 - t0:.1f} s); "
               f"peak RSS per worker {', '.join(f'{v:.0f}' for v in peaks.values())} MB "
-              f"(after loading the model: {loaded} MB); load {load()}")  # fmt: skip
+              f"(after loading the model: {loaded} MB); load {load()}\n    {results_cpu}; "
+              f"CPU / wall {cpu / (t2 - t1):.2f}")  # fmt: skip
     if len(results) >= 2:
         a, b = sorted(results)[:2]
         speed = results[a]["wall"] / results[b]["wall"]
@@ -145,6 +157,10 @@ def main() -> int:
         print(f"  speed-up {a} -> {b} workers: {speed:.2f}x   "
               f"{'PASS' if speed >= 1.8 * (b / a) / 2 else 'FAIL'} (target >= 1.8x)")  # fmt: skip
         print(f"  masks byte-identical: {same}   {'PASS' if same else 'FAIL'}")
+        ca, cb = results[a]["cpu"], results[b]["cpu"]
+        print(f"  task CPU seconds {a} -> {b} workers: {ca:.1f} -> {cb:.1f} s (the same work; a "
+              f"speed-up below {b / a:.0f}x with equal CPU means the workers got less of the "
+              "machine: other processes' load)")  # fmt: skip
     return 0
 
 

@@ -124,6 +124,7 @@ class Outcome:
     failed: dict[str, str] = field(default_factory=dict)
     wkts: dict[str, dict[int, str]] = field(default_factory=dict)
     rss_mb: list[float] = field(default_factory=list)
+    tasks: list[dict[str, Any]] = field(default_factory=list)  # worker, cpu_s, wall_s per task
 
     def summary(self) -> str:
         """One line naming the failed scenes."""
@@ -199,6 +200,7 @@ def predict_scenes(
                 bar.update(1)
                 continue
             outcome.rss_mb.append(float(res["rss_mb"]))
+            outcome.tasks.append({k: res[k] for k in ("worker", "cpu_s", "wall_s")})
             if rows is None:
                 paths = {kind: atomic_write_bytes(out / name, data, overwrite=True)
                          for kind, (name, data) in res["files"].items()}  # fmt: skip

@@ -81,6 +81,40 @@ def _load_on_worker(digest: str, dask_worker: Any = None) -> float:
     return peak_rss_mb()
 
 
+def _stats(t0: tuple[float, float]) -> dict[str, Any]:
+    """What a task reports besides its result: worker, CPU and wall seconds, peak memory."""
+    import time
+
+    from distributed import get_worker
+
+    return {"worker": get_worker().address, "cpu_s": time.process_time() - t0[0],
+            "wall_s": time.perf_counter() - t0[1], "rss_mb": peak_rss_mb()}  # fmt: skip
+
+
+def _start() -> tuple[float, float]:
+    import time
+
+    return time.process_time(), time.perf_counter()
+
+
+def _local_dask(fn: Any) -> Any:
+    """Run a task with dask's synchronous scheduler for the lazy image reads inside it.
+
+    In a worker process dask's default scheduler is the cluster itself: reading a lazy stack would
+    submit its chunks as new tasks to other workers and wait for them, so one scene would spread
+    over (and stall) the whole cluster. A task reads its own scene in its own thread."""
+    import functools
+
+    @functools.wraps(fn)
+    def run(*args: Any, **kwargs: Any) -> Any:
+        import dask
+
+        with dask.config.set(scheduler="synchronous"):
+            return fn(*args, **kwargs)
+
+    return run
+
+
 def peak_rss_mb() -> float:
     """Peak resident memory of this process (MB)."""
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
@@ -141,12 +175,14 @@ class Settings:
                     combine=self.combine)  # fmt: skip
 
 
+@_local_dask
 def scene_task(
     digest: str, source: Source, image_id: str, settings: Settings, grid: Any = None
 ) -> dict[str, Any]:
     """Worker: predict one whole scene; ``{"files": {kind: (name, bytes)}, "wkts", "rss_mb"}``."""
     from satseg.inference.predict import predict_to_files
 
+    t0 = _start()
     run = worker_run(digest)
     stack = source.stack(image_id, run)
     submission: dict[str, dict[int, str]] = {}
@@ -157,9 +193,10 @@ def scene_task(
             **settings.blend_kwargs(),
         )  # fmt: skip
         files = {k: (p.name, p.read_bytes()) for k, p in paths.items()}
-    return {"files": files, "wkts": submission.get(str(image_id)), "rss_mb": peak_rss_mb()}
+    return {"files": files, "wkts": submission.get(str(image_id)), **_stats(t0)}
 
 
+@_local_dask
 def strip_task(
     digest: str, source: Source, image_id: str, settings: Settings, rows: tuple[int, int]
 ) -> dict[str, Any]:
@@ -167,6 +204,7 @@ def strip_task(
     from satseg.inference.blend import blend_predict
     from satseg.inference.predict import _model_fn, check_bands, stack_source
 
+    t0 = _start()
     run = worker_run(digest)
     stack = source.stack(image_id, run)
     check_bands(run, stack, f"image {image_id!r}")
@@ -174,9 +212,10 @@ def strip_task(
         _model_fn(run, settings.batch), stack_source(run, stack), window=run.input_size,
         out_window=run.output_size, rows=rows, **settings.blend_kwargs(),
     )  # fmt: skip
-    return {"probs": probs, "rss_mb": peak_rss_mb()}
+    return {"probs": probs, **_stats(t0)}
 
 
+@_local_dask
 def count_task(
     mask_bytes: bytes, source: Source, image_id: str, class_idx: Sequence[int]
 ) -> dict[str, Any]:
