@@ -30,7 +30,7 @@ def test_lazy_read_failure_names_the_file(truncated):
     assert arr.data.numblocks == (1, 4, 1)
     assert np.isfinite(arr[:, :64].values).all()  # the first strip block is whole
     with pytest.raises(RasterReadError) as err:
-        arr.values
+        arr.compute()
     msg = str(err.value)
     assert isinstance(err.value, SatsegError) and "\n" not in msg
     assert str(path) in msg and "truncated or corrupt" in msg and "rows " in msg
