@@ -183,7 +183,8 @@ def _controls(view: BandsView) -> pn.Column:
     w = pn.widgets
     # Two plain inputs (the EditableRangeSlider's overflowed their spinners), shown only when the
     # colour range is fixed.
-    fixed = view.param.auto_range.rx.not_()
+    single = view.param.mode.rx() == "Single layer"
+    fixed = view.param.auto_range.rx.not_() & single
     low = w.FloatInput(name="Colour range from", value=view.value_range[0], width=140, visible=fixed)
     high = w.FloatInput(name="to", value=view.value_range[1], width=140, visible=fixed)
 
@@ -198,7 +199,6 @@ def _controls(view: BandsView) -> pn.Column:
     low.param.watch(to_view, "value")
     high.param.watch(to_view, "value")
     view.param.watch(from_view, "value_range")
-    single = view.param.mode.rx() == "Single layer"
     return pn.Column(
         w.Select.from_param(view.param.image, name="Image"),
         w.RadioButtonGroup.from_param(view.param.mode, button_type="primary", button_style="outline"),

@@ -154,3 +154,12 @@ def test_dstl_scene_offers_indices_and_registration(dstl_catalog):
     v.click(5.5, 7.5)
     spec = v.spectrum()
     assert len(spec["value"]) == 20 and all(np.isfinite(spec["wavelength"]))
+
+
+def test_legend_html_names_each_class_with_its_colour():
+    from app.views.legend import legend_html
+
+    out = legend_html([("Water", "#0000ff"), ("<b>Road</b>", "#303030")], "Ground truth:")
+    assert "Water" in out and "#0000ff" in out and "#303030" in out
+    assert "<b>Road</b>" not in out and "&lt;b&gt;Road" in out  # names are escaped
+    assert legend_html([]) == ""
