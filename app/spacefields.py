@@ -2,7 +2,8 @@
 
 The widgets edit a list of :class:`Field`; the YAML editor edits the space document. Both go
 through ``satseg.search.load_space`` for validation, so the page never accepts a space the search
-would reject. YAML is read with ``yaml.safe_load`` only; nothing typed in the page is evaluated.
+would reject. YAML is read with ``satseg.io.yamlfile.load_yaml`` (safe) only; nothing typed in
+the page is evaluated.
 """
 
 from __future__ import annotations
@@ -37,7 +38,7 @@ class Field:
 
 
 def parse_yaml(text: str) -> dict[str, Any]:
-    """The YAML text as a mapping (``yaml.safe_load``); SpaceError with line and column."""
+    """The YAML text as a mapping (``load_yaml``); SpaceError with line and column."""
     try:
         doc = load_yaml(text)  # satseg's one YAML reader: 1e-3 is a float
     except yaml.YAMLError as exc:

@@ -16,7 +16,8 @@ or [VALUES]}`` makes a parameter conditional on a ``choice`` parameter: it is sa
 those branches (hyperopt nests it under ``hp.choice``). ``_disabled`` (written by the dashboard)
 holds specs that are switched off; ``offered`` on a choice lists options the dashboard offers.
 
-Documents are read with ``yaml.safe_load`` only; nothing in them is evaluated as code.
+Documents are read with :func:`satseg.io.yamlfile.load_yaml` (a SafeLoader with YAML 1.2 floats)
+only; nothing in them is evaluated as code.
 """
 
 from __future__ import annotations
