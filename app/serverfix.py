@@ -1,5 +1,5 @@
 """Fixes for the terminal of ``satseg serve``: no traceback when a browser tab closes, and no
-warning per empty placeholder image. :func:`next_tick` hands a background result to a session
+warning per empty placeholder image or write to a closed tab's socket. :func:`next_tick` hands a background result to a session
 that may have ended meanwhile.
 
 1. Bokeh's ``WSHandler.on_close`` reads ``connection.session``, which asserts the session is
@@ -64,6 +64,38 @@ def next_tick(doc: Any, fn: Any) -> bool:
     return True
 
 
+def quiet_closed_sockets() -> None:
+    """On the server's event loop: drop "Task exception was never retrieved ...
+    WebSocketClosedError" reports. Panel writes document patches to a tab's websocket as
+    futures; when the tab has closed meanwhile, the write fails and, if the session is being
+    torn down, nobody awaits it, so asyncio printed a traceback. Nothing is lost (the tab is
+    gone); every other exception goes to the loop's previous handler. Idempotent."""
+    import asyncio
+
+    try:
+        loop = asyncio.get_running_loop()
+    except RuntimeError:  # no loop here (tests, a script): nothing to do
+        return
+    previous = loop.get_exception_handler()
+    if getattr(previous, "_satseg_quiet", False):
+        return
+    from tornado.iostream import StreamClosedError
+    from tornado.websocket import WebSocketClosedError
+
+    def handler(loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
+        if isinstance(context.get("exception"), (WebSocketClosedError, StreamClosedError)):
+            log.debug("a write to a closed tab's websocket was dropped")
+            return
+        if previous is not None:
+            previous(loop, context)
+        else:
+            loop.default_exception_handler(context)
+
+    handler._satseg_quiet = True  # type: ignore[attr-defined]
+    loop.set_exception_handler(handler)
+
+
 def apply() -> None:
     guard_websocket_close()
     quiet_placeholders()
+    quiet_closed_sockets()

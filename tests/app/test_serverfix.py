@@ -63,3 +63,24 @@ def test_websocket_close_after_the_keep_alive_released_the_session():
     handler.close_code, handler.close_reason = 1001, None
     WSHandler.on_close(handler)  # no AssertionError
     assert _App.lost == [conn]
+
+
+def test_a_failed_write_to_a_closed_socket_is_not_reported():
+    import asyncio
+
+    from tornado.websocket import WebSocketClosedError
+
+    reported = []
+
+    async def main():
+        loop = asyncio.get_running_loop()
+        loop.set_exception_handler(lambda _loop, ctx: reported.append(ctx.get("exception")))
+        serverfix.quiet_closed_sockets()
+        serverfix.quiet_closed_sockets()  # idempotent
+        handler = loop.get_exception_handler()
+        handler(loop, {"message": "Task exception was never retrieved",
+                       "exception": WebSocketClosedError()})
+        handler(loop, {"message": "other", "exception": ValueError("kept")})
+
+    asyncio.run(main())
+    assert [type(e) for e in reported] == [ValueError]

@@ -132,3 +132,19 @@ def test_results_shows_the_demo_model_with_a_legend(page, server, screenshots):
                "the demo model's prediction")
     assert "trial 5" in text(status)  # the second trial (the study's best) reported too
     page.screenshot(path=str(screenshots / "results-demo-model.png"), full_page=True)
+
+
+def test_closing_tabs_prints_no_traceback(browser, server):
+    """Every tab this module opened and closed (and one more, closed at once after loading)
+    leaves no traceback in the server's terminal."""
+    def closed() -> int:
+        return server.log_path.read_text().count("WebSocket connection closed")
+
+    before = closed()
+    tab = browser.new_page(viewport={"width": 1600, "height": 1100})
+    open_app(tab, server)
+    open_tab(tab, "Trials")
+    tab.close()
+    wait_until(lambda: closed() > before, 60, 0.5, "the server to see the tab close")
+    log = server.log_path.read_text()
+    assert "Traceback" not in log and "Uncaught exception" not in log, log[-3000:]
