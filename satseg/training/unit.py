@@ -128,9 +128,10 @@ def train_unit(
         class_index=class_index,
     )
     dataset = stream.dataset(start=state["epoch"] * p.steps_per_epoch, parallel=p.workers)
-    val = val_items(
-        prep.val, cfg.data.val_crop_size, cfg.data.val_crops_per_image, p.seed, class_index
-    )
+    crop = cfg.data.val_crop_size
+    if crop is not None:  # whole output tiles: a crop is predicted in one piece, not 4 (256/224)
+        crop = max(1, crop // mcfg.output_size) * mcfg.output_size
+    val = val_items(prep.val, crop, cfg.data.val_crops_per_image, p.seed, class_index)
     if stop_flag is not None and stop_flag.is_set():
         return state["history"], "stop_flag"
     cb = RunCallback(

@@ -118,6 +118,19 @@ def validation_counts(
     from satseg.evaluation import confusion_counts
 
     total: np.ndarray | None = None
+    same = [it for it in items if it.image.shape[:2] == (output_size, output_size)]
+    if len(same) == len(items) and items:  # crops of one output tile each: batch across crops
+        m = (input_size - output_size) // 2
+        mode: Literal["reflect", "symmetric"] = "reflect" if output_size > m else "symmetric"
+        for b in range(0, len(items), batch_size):
+            chunk = items[b : b + batch_size]
+            x = np.stack([np.pad(it.image, ((m, m), (m, m), (0, 0)), mode=mode) for it in chunk])
+            p = np.asarray(predict(x), dtype=np.float32)
+            c = confusion_counts(p, np.stack([it.target for it in chunk]), threshold=threshold,
+                                 channel_axis=-1)  # fmt: skip
+            total = c if total is None else total + c
+        assert total is not None
+        return total
     for item in items:
         probs = predict_tiles(predict, item.image, input_size, output_size, batch_size)
         c = confusion_counts(probs, item.target, threshold=threshold, channel_axis=-1)
