@@ -236,7 +236,7 @@ def measure(url: str, dstl_label: str, pid: int | None = None) -> dict[str, list
         for name, action in steps:
             took, spent = interact(page, action, pid)
             out[name], cpu[name] = [took], [spent]
-        for tab, sel in (("Hyperspace", ".ace_editor"), ("Trials", ".bk-tab"), ("Results", ".results-grid canvas")):
+        for tab, sel in (("Hyperspace", "textarea"), ("Trials", ".bk-tab"), ("Results", ".results-grid canvas")):
             t = time.perf_counter()
             page.locator(".bk-tab", has_text=tab).first.click()
             page.wait_for_selector(sel, timeout=60_000)
@@ -331,7 +331,9 @@ def main() -> int:
             if server.poll() is not None:
                 raise RuntimeError(f"server exited; see {work / 'server.log'}")
             try:
-                with urllib.request.urlopen(url, timeout=5) as r:
+                # A long timeout: each request builds a whole page (a session) on the server, and
+                # abandoned ones pile up on a loaded machine.
+                with urllib.request.urlopen(url, timeout=120) as r:
                     return r.status == 200
             except OSError:
                 return False
