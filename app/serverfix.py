@@ -30,6 +30,7 @@ def guard_websocket_close() -> None:
         return
 
     def on_close(self: WSHandler) -> None:
+        log.info("a browser tab closed its connection")
         connection = getattr(self, "connection", None)
         if connection is not None and getattr(connection, "_session", None) is None:
             # The keep-alive job already called client_lost: nothing is left to clean up.

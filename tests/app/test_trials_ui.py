@@ -138,7 +138,7 @@ def test_closing_tabs_prints_no_traceback(browser, server):
     """Every tab this module opened and closed (and one more, closed at once after loading)
     leaves no traceback in the server's terminal."""
     def closed() -> int:
-        return server.log_path.read_text().count("WebSocket connection closed")
+        return server.log_path.read_text().count("a browser tab closed its connection")
 
     before = closed()
     tab = browser.new_page(viewport={"width": 1600, "height": 1100})
