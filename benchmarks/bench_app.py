@@ -323,7 +323,8 @@ def main() -> int:
         # At normal priority, as a user would start it; its trial subprocesses lower their own.
         search = subprocess.Popen(
             [sys.executable, "-m", "satseg", "search", "--data", "sample", "--space", "quick",
-             "--trials", "50", "--store", str(work / "search.db"), "--study", "bench-app",
+             "--trials", "50", "--store", str(work / "search.db"),
+             "--study", f"bench-app-{int(time.time())}",
              "--runs-dir", str(work / "runs")],
             stdout=open(work / "search.log", "w"), stderr=subprocess.STDOUT, cwd=REPO)  # noqa: SIM115
     try:
