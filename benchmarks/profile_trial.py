@@ -4,8 +4,9 @@
 
 Runs (A) a trial as before issue 10 (images decoded and normalised in the trial, per-epoch
 validation on the whole validation images), (B) the one-off build of the prepared-data cache,
-(C) the same trial reading the memory-mapped cache with per-epoch validation on class-covering
-crops. Prints one JSON line per run with the seconds per stage (TrainResult.timings + preview)
+(C) the same trial reading the memory-mapped cache, validating each epoch on 4 class-covering
+256 px crops per validation image and scored from its best epoch there (``data.final_val:
+crops``), as the default space now does. Prints one JSON line per run with the seconds per stage (TrainResult.timings + preview)
 and the load average; docs/search.md holds the table.
 """
 
@@ -83,7 +84,7 @@ def main() -> None:
             print(json.dumps({"run": "A before", "load": os.getloadavg(), **row}), flush=True)
         cached = json.loads(json.dumps(point))
         cached["data"].update({"cache_dir": str(work / "cache"), "val_crop_size": 256,
-                               "val_crops_per_image": 2})
+                               "val_crops_per_image": 4, "final_val": "crops"})
         cfg = TrainConfig.from_dict(cached)
         if "B" in args.only:
             w, c = time.monotonic(), _cpu()
