@@ -82,5 +82,11 @@ def test_a_failed_write_to_a_closed_socket_is_not_reported():
                        "exception": WebSocketClosedError()})
         handler(loop, {"message": "other", "exception": ValueError("kept")})
 
-    asyncio.run(main())
+    # In a thread of its own: Playwright's sync API (the browser tests) keeps a loop running in
+    # the main thread, where asyncio.run would refuse to start.
+    import threading
+
+    worker = threading.Thread(target=lambda: asyncio.run(main()))
+    worker.start()
+    worker.join(30)
     assert [type(e) for e in reported] == [ValueError]
