@@ -125,8 +125,15 @@ def resolve_training_mode(cfg: TrainConfig, prep: Prepared) -> TrainConfig:
 
 def _check_resumable(saved: TrainConfig, new: TrainConfig, run_dir: Path) -> None:
     """ConfigError unless ``new`` continues ``saved`` (same model, classes, indices)."""
+    def plain(v: Any) -> Any:  # YAML gives lists where a config built in Python has tuples
+        if isinstance(v, (list, tuple)):
+            return [plain(x) for x in v]
+        if isinstance(v, dict):
+            return {k: plain(x) for k, x in v.items()}
+        return v
+
     same = (
-        saved.model == new.model
+        plain(saved.model) == plain(new.model)
         and saved.data.classes == new.data.classes
         and saved.data.indices == new.data.indices
         and new.training.mode in ("auto", saved.training.mode)

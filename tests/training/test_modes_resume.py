@@ -180,3 +180,17 @@ def test_training_on_the_memory_mapped_cache(small_data, tmp_path):
     assert report["on"] == "validation crops" and report["mean"] == c.history[0]["val_jaccard"]
     assert c.val_jaccard == pytest.approx(c.history[0]["val_jaccard"])
     assert c.timings["final_val_s"] < 1.0
+
+
+def test_resume_check_accepts_the_saved_yaml_of_the_same_model(tmp_path):
+    from satseg.errors import ConfigError
+    from satseg.training.loop import _check_resumable
+
+    cfg = TrainConfig.from_dict(
+        {"model": {"bottleneck": "pyramid", "pyramid_bins": (1, 2), "filter_growth": 2}}
+    )
+    (tmp_path / "config.yaml").write_text(cfg.to_yaml())
+    saved = TrainConfig.from_yaml(tmp_path / "config.yaml")  # lists where cfg has tuples
+    _check_resumable(saved, cfg.updated({"training.epochs": 9}), tmp_path)
+    with pytest.raises(ConfigError, match="another model"):
+        _check_resumable(saved, cfg.updated({"model.depth": 3}), tmp_path)
