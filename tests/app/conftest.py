@@ -84,7 +84,8 @@ class AppServer:
         def up():
             if self.proc.poll() is not None:
                 raise RuntimeError(f"server exited: {self.log()}")
-            with urllib.request.urlopen(self.url, timeout=5) as r:
+            # A first page renders a whole session: 8-16 s on a loaded 2-core machine.
+            with urllib.request.urlopen(self.url, timeout=45) as r:
                 return r.status == 200
 
         wait_until(up, timeout, 0.5, f"the dashboard at {self.url}")
