@@ -25,6 +25,7 @@ def _weights(run_dir, name="model.keras"):
 
 
 @pytest.mark.slow
+@pytest.mark.filterwarnings("ignore::rasterio.errors.NotGeoreferencedWarning")  # the sample's tiles
 def test_auto_mode_trains_softmax_and_predict_writes_exclusive_masks(small_data, tmp_path):
     from satseg.inference.predict import predict_to_files
 
