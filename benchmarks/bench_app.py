@@ -187,9 +187,10 @@ def idle(page, timeout: float = 120.0) -> None:
 
 
 def interact(page, action, pid: int | None, quiet_ms: float = 700.0) -> tuple[float, float]:
-    """Seconds from ``action()`` to the page's last update from the server (no spinner left and
-    no update for ``quiet_ms``), and the server loop's CPU seconds meanwhile."""
-    page.evaluate(DOC_HOOK)
+    """Seconds from ``action()`` to the last update of an image in the page (no spinner left and
+    no image update for ``quiet_ms``), and the server loop's CPU seconds meanwhile. Only image
+    glyphs count: the Trials tab, refreshed while the search runs, changes the page meanwhile."""
+    page.evaluate(HOOK)
     c0, t0 = loop_cpu(pid), page.evaluate("performance.now()")
     action()
     page.wait_for_function("window.__upd > 0", timeout=120_000)
