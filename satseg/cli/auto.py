@@ -13,7 +13,6 @@ then ``satseg predict --model runs/auto --data ... --out masks/`` and ``satseg e
 from __future__ import annotations
 
 import argparse
-import logging
 
 
 def _ids(text: str | None) -> tuple[str, ...]:
@@ -44,14 +43,9 @@ def run(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from satseg.auto.pipeline import run_auto
+    from satseg.cli._logs import quiet_search_loggers
 
-    if not logging.getLogger().isEnabledFor(logging.DEBUG):
-        import distributed  # noqa: F401 - their loggers exist after import; quiet them
-        import hyperopt.tpe  # noqa: F401
-
-        for name in list(logging.root.manager.loggerDict):
-            if name.split(".")[0] in ("distributed", "hyperopt", "tornado"):
-                logging.getLogger(name).setLevel(logging.WARNING)
+    quiet_search_loggers()
     progress = not args.no_progress
 
     def on_stage(name: str, info: dict) -> None:

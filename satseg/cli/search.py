@@ -14,7 +14,6 @@
 from __future__ import annotations
 
 import argparse
-import logging
 
 from satseg.cli._store import default_store, store_help
 
@@ -76,16 +75,11 @@ def register(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from satseg.cli._logs import quiet_search_loggers
     from satseg.search import SearchSettings, run_search
     from satseg.search.onevsall import run_per_class
 
-    if not logging.getLogger().isEnabledFor(logging.DEBUG):
-        import distributed  # noqa: F401 - their loggers exist after import; quiet them
-        import hyperopt.tpe  # noqa: F401
-
-        for name in list(logging.root.manager.loggerDict):
-            if name.split(".")[0] in ("distributed", "hyperopt", "tornado"):
-                logging.getLogger(name).setLevel(logging.WARNING)
+    quiet_search_loggers()
     tls = None
     if args.tls_ca or args.tls_cert or args.tls_key:
         tls = {"ca": args.tls_ca, "cert": args.tls_cert, "key": args.tls_key}

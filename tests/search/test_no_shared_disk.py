@@ -22,15 +22,10 @@ import yaml
 
 from satseg.cli import main
 from satseg.search import StudyStore
+from tests.search.tiny_space import TINY
 
 pytestmark = pytest.mark.slow
 
-TINY = {"params": {
-    "model.input_size": 64, "model.depth": 2, "model.base_filters": 4,
-    "training.learning_rate": {"type": "loguniform", "low": 1e-3, "high": 1e-2},
-    "training.epochs": 1, "training.steps_per_epoch": 3, "training.batch_size": 4,
-    "training.workers": 1,
-}}
 DASK = str(Path(sys.executable).with_name("dask"))
 
 
