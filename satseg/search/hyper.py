@@ -83,6 +83,8 @@ class HyperoptState:
         from hyperopt.utils import coarse_utcnow
 
         doc = self._doc(tid)
+        if doc is None:  # insert_trial_docs stores a copy; it must be there now
+            raise RuntimeError(f"hyperopt lost the suggested trial {tid}")
         doc["state"] = JOB_STATE_RUNNING
         doc["book_time"] = doc["refresh_time"] = coarse_utcnow()
         self.trials.refresh()
@@ -131,7 +133,7 @@ class HyperoptState:
         """Forget a suggested trial that never ran (stopped, lost)."""
         self.tell(tid, None, ok=False)
 
-    def add(self, tid: int, vals: dict[str, list], objective: float | None) -> None:
+    def add(self, tid: int, vals: dict[str, list], objective: float) -> None:
         """Add a finished trial from the store (resume, refined space)."""
         from hyperopt import JOB_STATE_DONE, STATUS_OK
 

@@ -51,7 +51,7 @@ def write_preview(run_dir: Path, ds: Any, image_id: str, path: Path) -> Path:
     h, w = panels[0].shape[:2]
     scale = PANEL / max(h, w)
     size = (max(1, round(w * scale)), max(1, round(h * scale)))
-    imgs = [Image.fromarray(p).resize(size, Image.NEAREST) for p in panels]
+    imgs = [Image.fromarray(p).resize(size, Image.Resampling.NEAREST) for p in panels]
     canvas = Image.new("RGB", (size[0] * 3 + 8, size[1]), (255, 255, 255))
     for k, im in enumerate(imgs):
         canvas.paste(im, (k * (size[0] + 4), 0))

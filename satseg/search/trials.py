@@ -128,7 +128,8 @@ class _Dispatcher(threading.Thread):
     def __init__(self, trials: DaskTrials, client: Any, domain: Any, parallelism: int,
                  timeout: float | None, early_stop_fn: Any = None):
         super().__init__(name="satseg-dask-trials", daemon=True)
-        self.early_stop_fn, self.early_stop_args = early_stop_fn, []
+        self.early_stop_fn = early_stop_fn
+        self.early_stop_args: list[Any] = []
         self.trials, self.client, self.domain = trials, client, domain
         self.parallelism, self.timeout = parallelism, timeout
         self.running: dict[int, tuple[Any, dict, float]] = {}
