@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test test-fast bench ruff lint clean
+.PHONY: demo test test-fast bench check lint clean
 
 $(STAMP): pyproject.toml
 	test -d $(VENV) || $(PYTHON) -m venv $(VENV)
@@ -24,13 +24,11 @@ test-fast: $(STAMP)
 bench: $(STAMP)
 	for b in benchmarks/bench_*.py; do $(BIN)/python $$b || exit 1; done
 
-ruff: $(STAMP)
-	$(BIN)/ruff check satseg app tests benchmarks
-
-lint: $(STAMP)
-	$(BIN)/pip install --quiet ruff mypy
+check: $(STAMP)
 	$(BIN)/ruff check satseg app tests benchmarks
 	$(BIN)/mypy
+
+lint: check
 
 clean:
 	rm -rf $(VENV) build *.egg-info
