@@ -57,9 +57,15 @@ def next_tick(doc: Any, fn: Any) -> bool:
     in a concurrent.futures callback). Returns whether ``fn`` was scheduled."""
     if doc is None or doc.session_context is None:  # Document.destroy sets it to None
         return False
+    from bokeh.io import doc as bokeh_doc
+
+    patched = len(bokeh_doc._PATCHED_CURDOCS)
     try:
         doc.add_next_tick_callback(fn)
     except AttributeError:  # destroyed between the check and the call
+        # bokeh raised inside its patch_curdoc() block, which has no finally: drop the dead
+        # document it left as every later curdoc() ("Patched curdoc has been destroyed").
+        del bokeh_doc._PATCHED_CURDOCS[patched:]
         log.debug("session ended before a background result arrived")
         return False
     return True

@@ -25,9 +25,17 @@ def test_next_tick_on_a_destroyed_document_is_skipped():
 
     doc.on_change(listener)
     doc.destroy(listener)  # what bokeh does when the tab's session is discarded
-    # bokeh itself raises AttributeError '_change_callbacks' here
-    with pytest.raises(AttributeError):
-        doc.add_next_tick_callback(lambda: None)
+    # bokeh itself raises AttributeError '_change_callbacks' here, and leaves the destroyed
+    # document patched in as curdoc() (its patch_curdoc has no finally): undo that for the
+    # tests that follow
+    from bokeh.io import doc as bokeh_doc
+
+    patched = len(bokeh_doc._PATCHED_CURDOCS)
+    try:
+        with pytest.raises(AttributeError):
+            doc.add_next_tick_callback(lambda: None)
+    finally:
+        del bokeh_doc._PATCHED_CURDOCS[patched:]
     assert serverfix.next_tick(doc, lambda: None) is False
     assert serverfix.next_tick(None, lambda: None) is False
 
