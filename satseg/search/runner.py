@@ -195,6 +195,7 @@ class _Driver:
         self.budget_stop_at: float | None = None
         self._replaced: dict[int, str | None] = {}
         self.ended_by = "trials"
+        self.budget_refused = False
 
     def _restore_promoted(self) -> None:
         """ASHA: a promoted trial that ended without a result at its new rung (stopped,
@@ -233,6 +234,9 @@ class _Driver:
                 allow_new = self.store.next_trial_id(s.study) < s.n_trials
             job = choose_job(self.asha, self.clock, allow_new)
             if job is None:
+                # a new trial was allowed but did not fit: the budget, not the trial count, ends
+                # the study (decided here, where the estimate was made, not re-estimated later)
+                self.budget_refused = allow_new and self.clock.seconds is not None
                 return False
             self._submit(job)
             done = self.done
@@ -317,8 +321,7 @@ class _Driver:
                 done = self.done
             if not self.running and (ended or exhausted or (self.asha is None
                                                             and done >= s.n_trials)):
-                if exhausted and self.clock.seconds is not None and self.clock.left() < (
-                        self.clock.estimate(0, self.asha.budget(0) if self.asha else 1) or 0):
+                if exhausted and self.budget_refused:
                     self.ended_by = "budget"  # nothing fits in the time left
                 return "finished"
             self._update_bar(done, state)
