@@ -251,10 +251,17 @@ def bands_layout(view: BandsView) -> pn.viewable.Viewable:
         # Another image: its full extent, which Reset returns to as well. An overlay hook runs
         # after the overlay's own range update (an element hook's ranges were overwritten).
         f = view.drawn
-        if f is None or getattr(plot, "_satseg_extent", None) == view.extent:
+        if f is None:
+            return
+        h, w = f.shape
+        # Every re-render (a zoom re-rasterises) lets HoloViews set the ranges' reset values from
+        # the drawn element, the zoomed part: Reset then went there, not to the image. Keep them
+        # at the whole image; the current start/end (the zoom) stay as they are.
+        plot.handles["x_range"].update(reset_start=0, reset_end=w)
+        plot.handles["y_range"].update(reset_start=h, reset_end=0)
+        if getattr(plot, "_satseg_extent", None) == view.extent:
             return
         plot._satseg_extent = view.extent
-        h, w = f.shape
         # The frame takes the image's aspect, so HoloViews' data_aspect logic leaves the ranges
         # alone (it pads, and with an inverted y axis mirrors, ranges of another aspect).
         fh, fw = FRAME_HEIGHT, round(FRAME_HEIGHT * w / h)

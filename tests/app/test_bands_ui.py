@@ -124,9 +124,6 @@ def test_each_image_opens_at_its_full_extent(page, bands_server, screenshots):
     _switch_to_another_size(page, screenshots)
 
 
-@pytest.mark.xfail(reason="known bug (2026-12-02): after an image switch, Reset restores the "
-                   "right width but a y range shifted by -88 px on the 509 x 544 tile (reproduced "
-                   "twice in fresh runs, passed once); see the issue 12 note", strict=False)
 def test_reset_returns_to_the_full_extent_after_an_image_switch(page, bands_server, screenshots):
     _open(page, bands_server)
     shape = _switch_to_another_size(page, screenshots)
