@@ -80,12 +80,12 @@ class AppServer:
         self.proc = subprocess.Popen(args, stdout=self._log, stderr=subprocess.STDOUT, cwd=REPO,
                                      env=full_env)
 
-    def wait_ready(self, timeout: float = 90.0) -> None:
+    def wait_ready(self, timeout: float = 90.0, request_timeout: float = 45.0) -> None:
         def up():
             if self.proc.poll() is not None:
                 raise RuntimeError(f"server exited: {self.log()}")
             # A first page renders a whole session: 8-16 s on a loaded 2-core machine.
-            with urllib.request.urlopen(self.url, timeout=45) as r:
+            with urllib.request.urlopen(self.url, timeout=request_timeout) as r:
                 return r.status == 200
 
         wait_until(up, timeout, 0.5, f"the dashboard at {self.url}")

@@ -42,21 +42,6 @@ def _write_study(path) -> None:
             store.finish_trial(STUDY, tid, status="fail", error="ModelError: out of memory")
 
 
-def _wait_ready(srv: AppServer, timeout: float = 300.0) -> None:
-    """Like ``AppServer.wait_ready`` with a patient request: on a loaded 2-core machine (load 13,
-    a search and other tests beside it) the first page took 16 s, past its 5 s request limit,
-    and every retry added a session."""
-    import urllib.request
-
-    def up():
-        if srv.proc.poll() is not None:
-            raise RuntimeError(f"server exited: {srv.log()}")
-        with urllib.request.urlopen(srv.url, timeout=120) as r:
-            return r.status == 200
-
-    wait_until(up, timeout, 1.0, f"the dashboard at {srv.url}")
-
-
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
     if not sample_available():
@@ -65,7 +50,8 @@ def server(tmp_path_factory):
     _write_study(root / "study.db")
     srv = AppServer(["sample"], [str(root / "study.db")], root / "server.log")
     try:
-        _wait_ready(srv)
+        # patient: at load 13 the first page took 16 s, and every retry adds a session
+        srv.wait_ready(timeout=300.0, request_timeout=120.0)
         yield srv
     finally:
         srv.stop()
