@@ -45,6 +45,7 @@ class Catalog:
         self._layers: OrderedDict[tuple[str, str, str], np.ndarray] = OrderedDict()
         self._labels: OrderedDict[tuple[str, str], Any] = OrderedDict()
         self._indices: dict[tuple[str, str], list[str]] = {}
+        self._opening: dict[tuple[str, str], threading.Lock] = {}
         self._lock = threading.RLock()
 
     # ---------------------------------------------------------------- data sets
@@ -56,6 +57,26 @@ class Catalog:
 
     def names(self) -> list[str]:
         return list(self.paths)
+
+    def image_ids(self, name: str) -> list[str]:
+        """The data set's image ids as offered: labelled images first (the overlay has
+        something to show), each part sorted."""
+        ds = self.dataset(name)
+        labelled = set(ds.labelled_ids())
+        return sorted(ds.ids(), key=lambda i: (i not in labelled, i))
+
+    def prefetch(self, name: str) -> None:
+        """Open data set ``name`` and compute what the Bands tab shows first when it is picked:
+        the first image's stack (a DSTL scene is registered here, seconds for a large one), its
+        first layer and its labels. Run in the background at server start, so that picking the
+        data set later answers from memory."""
+        ids = self.image_ids(name)
+        if not ids:
+            return
+        layers = self.layers(name, ids[0])
+        if layers:
+            self.layer(name, ids[0], layers[0])
+        self.labels(name, ids[0])
 
     def dataset(self, name: str):
         """The opened data set called ``name`` (a label from :meth:`names`)."""
@@ -75,10 +96,20 @@ class Catalog:
         """The lazy band stack ``(band, y, x)`` of one image."""
         key = (name, image_id)
         with self._lock:
-            if key not in self._stacks:
-                ds = self.dataset(name)
-                self._stacks[key] = ds.load_image(image_id)
-            return self._stacks[key]
+            if key in self._stacks:
+                return self._stacks[key]
+            opening = self._opening.setdefault(key, threading.Lock())
+        # One lock per image: opening a stack (registering a large DSTL scene takes seconds)
+        # must not hold up the other images' cache look-ups.
+        with opening:
+            with self._lock:
+                if key in self._stacks:
+                    return self._stacks[key]
+            stack = self.dataset(name).load_image(image_id)
+            with self._lock:
+                self._stacks[key] = stack
+                self._opening.pop(key, None)
+            return stack
 
     def shape(self, name: str, image_id: str) -> tuple[int, int]:
         s = self.stack(name, image_id)

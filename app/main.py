@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import threading
 
 import holoviews as hv
 import panel as pn
@@ -30,13 +31,35 @@ def init_extensions() -> None:
 
     pn.extension("tabulator", notifications=True, sizing_mode="stretch_width")
     hv.extension("bokeh", logo=False)
+    # Canvas, not WebGL: the plots are rasterised images and small charts, and a browser without
+    # GPU (remote desktops, headless chromium) ran WebGL in software: 0.4 s per image update.
+    hv.renderer("bokeh").webgl = False
     pn.config.loading_indicator = True
     serverfix.apply()  # no traceback when a tab closes, no warning per empty image
 
 
-def warm_up() -> None:
-    """Compile datashader's numba kernels (raster, points, lines) once per process, so the first
-    page does not wait for the JIT. Run in a background thread at server start."""
+def warm_up(catalog: Catalog | None = None, max_datasets: int = 8) -> None:
+    """Run in a background thread at server start: compile
+    datashader's numba kernels (raster, points, lines) once per process, so the first page does
+    not wait for the JIT; import what registering a DSTL scene needs; then
+    :meth:`Catalog.prefetch` the first ``max_datasets`` data sets, so that picking one in the
+    sidebar answers from memory (a 3349 px DSTL scene took 7-12 s to register and read there)."""
+    _compile_kernels()
+    try:
+        import scipy.optimize  # noqa: F401 - registration's refinement
+        import skimage.registration  # noqa: F401 - 1 s on first use, inside a data-set switch
+    except ImportError:
+        pass
+    if catalog is None:
+        return
+    for name in catalog.names()[:max_datasets]:
+        try:
+            catalog.prefetch(name)
+        except Exception:  # noqa: BLE001 - only a speed-up; the view reports real errors
+            log.warning("prefetch of data set %s failed", name, exc_info=True)
+
+
+def _compile_kernels() -> None:
     import numpy as np
     from holoviews.operation.datashader import rasterize
 
@@ -103,13 +126,23 @@ class Dashboard(param.Parameterized):
             return pn.param.ParamFunction(lambda: build(view), defer_load=True,
                                           sizing_mode="stretch_width")
 
-        tabs = pn.Tabs(
-            ("Bands", bands_layout(self.bands)),
-            ("Hyperspace", deferred(hyperspace_layout, self.hyperspace)),
-            ("Trials", deferred(trials_layout, self.trials)),
-            ("Results", deferred(results_layout, self.results)),
-            sizing_mode="stretch_both", name="tabs",
-        )
+        # The tab bar holds empty panels; each tab's content is a root of its own in the page,
+        # shown while its tab is active. In one pn.Tabs every change in any tab (the Trials
+        # refresh while a search runs, a Bands redraw) made the browser lay out and repaint
+        # all four tabs: 1-3 s per Bands update beside a search. Separate roots are laid out
+        # alone, and switching tabs only shows what is already in the browser.
+        bodies = [bands_layout(self.bands), deferred(hyperspace_layout, self.hyperspace),
+                  deferred(trials_layout, self.trials), deferred(results_layout, self.results)]
+        tabs = pn.Tabs(*((name, pn.Spacer(height=0, sizing_mode="stretch_width"))
+                         for name in TABS), sizing_mode="stretch_width", name="tabs")
+        for i, body in enumerate(bodies):
+            body.visible = i == 0
+
+        def show(event) -> None:
+            for i, body in enumerate(bodies):
+                body.visible = i == event.new
+
+        tabs.param.watch(show, "active")
         self.tabs = tabs
         # The Results and Hyperspace tabs follow the data set picked in the sidebar; Results only
         # once it is shown (its full-size composites are not computed for a hidden tab).
@@ -130,7 +163,7 @@ class Dashboard(param.Parameterized):
             title=self.settings.title,
             sidebar=[data_select, store_select, study_select,
                      pn.pane.Markdown(self._help(), sizing_mode="stretch_width")],
-            main=[tabs],
+            main=[tabs, *bodies],
             theme=self.settings.theme,
             theme_toggle=True,
             sidebar_width=280,
@@ -157,12 +190,11 @@ def create_app(settings: AppSettings | None = None, catalog: Catalog | None = No
 def serve(settings: AppSettings, *, port: int = 5006, address: str = "127.0.0.1",
           origins: tuple[str, ...] = (), show: bool = False, catalog: Catalog | None = None) -> None:
     """Serve the dashboard at ``http://address:port/app`` until interrupted (blocks)."""
-    import threading
-
     catalog = catalog or shared_catalog(settings)
     log.info("data sets: %s", ", ".join(catalog.names()) or "none found")
     log.info("stores: %s", ", ".join(settings.store_paths().values()) or "none")
-    threading.Thread(target=warm_up, name="satseg-app-warm-up", daemon=True).start()
+    threading.Thread(target=warm_up, args=(catalog,), name="satseg-app-warm-up",
+                     daemon=True).start()
     allowed = [f"{address}:{port}", f"localhost:{port}", f"127.0.0.1:{port}", *origins]
     # Callbacks run on the server's event loop, one at a time (HoloViews' plot callbacks are not
     # thread-safe); long work (labels, predictions, searches) runs in background jobs instead.

@@ -10,6 +10,15 @@ that may have ended meanwhile.
    read. The guarded ``on_close`` skips the session part when the session is already gone.
 2. The panes show an all-NaN RGBA image until there is something to draw; HoloViews' range
    computation warns "All-NaN slice encountered" for it on every redraw.
+3. Every HoloViews plot update runs inside ``doc.models.freeze()``, and bokeh (3.9) walks the
+   whole document graph when the outermost freeze ends, whether or not a reference changed.
+   With four tabs built, that walk was the largest cost on the event loop (0.3-0.5 s per image
+   update on 2 cores beside a search, py-spy): :func:`recompute_only_when_changed`.
+4. HoloViews re-schedules a plot refresh on the next tick for as long as its session's websocket
+   is not connected. A session whose page never connects (a readiness probe's GET, a tab closed
+   while loading) or has not connected yet span the event loop: every stream trigger started
+   one more endless chain (py-spy: 10,000-20,000 refreshes a second after a minute, seconds of
+   delay on every click of the real tab). :func:`no_refresh_spin` waits for the connection.
 """
 
 from __future__ import annotations
@@ -102,7 +111,90 @@ def quiet_closed_sockets() -> None:
     loop.set_exception_handler(handler)
 
 
+def recompute_only_when_changed() -> None:
+    """Patch bokeh's ``DocumentModelManager`` so that the end of a freeze recomputes the
+    document's model set only when something could have changed it: a reference property was
+    set while frozen (bokeh's ``Model.trigger`` calls ``invalidate`` exactly then) or the roots
+    changed. Without a freeze ``invalidate`` recomputes at once, as before. Idempotent."""
+    from bokeh.document.models import DocumentModelManager
+
+    if getattr(DocumentModelManager._pop_freeze, "_satseg_lazy", False):
+        return
+    original_recompute = DocumentModelManager.recompute
+
+    def roots_of(self: Any) -> tuple[int, ...]:
+        doc = self._document()
+        return () if doc is None else tuple(id(r) for r in doc.roots)
+
+    def recompute(self: Any) -> None:
+        original_recompute(self)
+        self._satseg_dirty = False
+        self._satseg_roots = roots_of(self)
+
+    def invalidate(self: Any) -> None:
+        if self._freeze_count == 0:
+            self.recompute()
+        else:
+            self._satseg_dirty = True
+
+    def _pop_freeze(self: Any) -> None:
+        self._freeze_count -= 1
+        if self._freeze_count == 0 and (getattr(self, "_satseg_dirty", True)
+                                        or getattr(self, "_satseg_roots", None) != roots_of(self)):
+            self.recompute()
+
+    _pop_freeze._satseg_lazy = True  # type: ignore[attr-defined]
+    DocumentModelManager.recompute = recompute  # type: ignore[method-assign]
+    DocumentModelManager.invalidate = invalidate  # type: ignore[method-assign]
+    DocumentModelManager._pop_freeze = _pop_freeze  # type: ignore[method-assign]
+
+
+#: seconds between two looks at whether a waiting plot's session has connected
+CONNECT_POLL_S = 0.1
+
+
+def no_refresh_spin() -> None:
+    """Patch ``holoviews.plotting.plot.Plot.refresh``: while the plot's session exists but its
+    websocket is not connected, keep the triggering streams (as HoloViews does) and look again
+    in :data:`CONNECT_POLL_S`, with one pending look per plot; every other case is HoloViews'
+    own. Idempotent."""
+    from holoviews.plotting.plot import Plot
+    from panel.io.state import state
+
+    original = Plot.refresh
+    if getattr(original, "_satseg_no_spin", False):
+        return
+
+    def refresh(self: Any, **kwargs: Any) -> None:
+        doc = self.document
+        ctx = getattr(doc, "session_context", None) if doc is not None else None
+        waiting = (self.renderer.mode == "server" and ctx is not None
+                   and getattr(ctx, "session", None) is not None
+                   and not state._connected.get(doc))
+        if not waiting:
+            original(self, **kwargs)
+            return
+        self._triggering += [(s, dict(s._metadata))
+                             for p in self.traverse(lambda x: x, [Plot])
+                             for s in getattr(p, "streams", []) if s._triggering]
+        if getattr(self, "_satseg_waiting", False):
+            return
+
+        def look_again() -> None:
+            self._satseg_waiting = False
+            if doc.session_context is not None:  # not destroyed meanwhile
+                refresh(self)
+
+        self._satseg_waiting = True
+        doc.add_timeout_callback(look_again, int(CONNECT_POLL_S * 1000))
+
+    refresh._satseg_no_spin = True  # type: ignore[attr-defined]
+    Plot.refresh = refresh  # type: ignore[method-assign]
+
+
 def apply() -> None:
     guard_websocket_close()
+    no_refresh_spin()
+    recompute_only_when_changed()
     quiet_placeholders()
     quiet_closed_sockets()

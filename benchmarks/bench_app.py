@@ -42,11 +42,12 @@ DOC_HOOK = """() => { window.__upd = 0; window.__last = performance.now();
   return true; }"""
 
 HOOK = """() => {
-  window.__upd = 0; window.__last = 0;
+  window.__upd = 0; window.__last = 0; window.__times = [];
   for (const doc of window.Bokeh.documents) for (const m of doc.all_models) {
     if (m.glyph && m.glyph.type && m.glyph.type.startsWith('Image') && !m.__hooked) {
       m.__hooked = true;
-      m.data_source.change.connect(() => { window.__upd += 1; window.__last = performance.now(); });
+      m.data_source.change.connect(() => { window.__upd += 1; window.__last = performance.now();
+                                           window.__times.push(window.__last); });
     }
   }
   return true;
@@ -198,6 +199,10 @@ def interact(page, action, pid: int | None, quiet_ms: float = 700.0) -> tuple[fl
     while True:
         now, last = page.evaluate("[performance.now(), window.__last]")
         if now - last > quiet_ms and page.locator(".pn-loading").count() == 0:
+            if os.environ.get("SATSEG_BENCH_TRACE"):  # every image update, s after the action
+                times = page.evaluate("window.__times")
+                print("   updates at", ", ".join(f"{(t - t0) / 1000:.2f}" for t in times),
+                      flush=True)
             return (last - t0) / 1000.0, loop_cpu(pid) - c0
         time.sleep(0.05)
 

@@ -249,9 +249,7 @@ class BandsView(param.Parameterized):
         changes: dict[str, Any] = {}
         if level == "dataset":
             ds = cat.dataset(sel.dataset)
-            labelled = set(ds.labelled_ids())
-            # Labelled images first: the overlay has something to show.
-            ids = sorted(ds.ids(), key=lambda i: (i not in labelled, i))
+            ids = cat.image_ids(sel.dataset)
             classes = [c.name for c in ds.classes]
             changes.update(images=ids, classes=classes)
             sel = replace(sel, image=sel.image if sel.image in ids else (ids[0] if ids else None),

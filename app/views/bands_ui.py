@@ -220,6 +220,35 @@ def _controls(view: BandsView) -> pn.Column:
     )
 
 
+#: seconds a read or redraw may take before the image pane shows its spinner
+SPINNER_DELAY_S = 0.3
+
+
+def follow_busy(pane: pn.viewable.Viewable, view: BandsView) -> None:
+    """``pane.loading`` follows ``view.busy``, in a browser session only once a wait has lasted
+    :data:`SPINNER_DELAY_S`. Showing and hiding the spinner changes the plot's CSS classes,
+    which makes the browser lay out and repaint the whole tab twice (0.5 s per update on 2
+    cores); most updates are done before the spinner would have been seen."""
+
+    def show_if_still_busy() -> None:
+        if view.busy:
+            pane.loading = True
+
+    def on_busy(event) -> None:
+        if not event.new:
+            if pane.loading:
+                pane.loading = False
+            return
+        doc = pn.state.curdoc
+        if doc is None or doc.session_context is None:
+            pane.loading = True
+            return
+        doc.add_timeout_callback(show_if_still_busy, int(SPINNER_DELAY_S * 1000))
+
+    view.param.watch(on_busy, "busy")
+    pane.loading = view.busy
+
+
 def bands_layout(view: BandsView) -> pn.viewable.Viewable:
     """The Bands tab for ``view``."""
     frame = hv.streams.Params(view, ["frame"])
@@ -303,8 +332,7 @@ def bands_layout(view: BandsView) -> pn.viewable.Viewable:
     error = pn.pane.Alert(pn.bind(error_text, view.param.error), alert_type="danger",
                           visible=pn.bind(bool, view.param.error))
     image_pane = pn.pane.HoloViews(plot, linked_axes=False, css_classes=["bands-plot"])
-    view.param.watch(lambda e: setattr(image_pane, "loading", e.new), "busy")
-    image_pane.loading = view.busy
+    follow_busy(image_pane, view)
     legend = pn.pane.HTML(pn.bind(legend_text, view.param.label_frame), css_classes=["bands-legend"],
                           sizing_mode="stretch_width", min_height=20)
     below = pn.Row(

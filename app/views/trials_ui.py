@@ -189,6 +189,9 @@ def trials_layout(view: TrialsView) -> pn.viewable.Viewable:
         name="trials-table", layout="fit_data_table", titles=_titles(first.columns),
         formatters={"error": {"type": "textarea"}}, widths={"error": 220},
         frozen_columns=["trial_id"], css_classes=["trials-table"],
+        # Every row of a page drawn (at most 15), not only those in view: the table is updated
+        # while its tab is hidden (no height), where the virtual renderer drew none.
+        configuration={"renderVertical": "basic"},
     )
 
     def _update_table(*_):

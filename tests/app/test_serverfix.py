@@ -98,3 +98,40 @@ def test_a_failed_write_to_a_closed_socket_is_not_reported():
     worker.start()
     worker.join(30)
     assert [type(e) for e in reported] == [ValueError]
+
+
+def test_document_recomputes_its_models_only_when_references_change(monkeypatch):
+    """Bokeh walked the whole document after every freeze (every HoloViews plot update); the
+    patch keeps the walk for freezes that changed a reference or the roots, and the document
+    still finds every model it holds."""
+    from bokeh.document import Document
+    from bokeh.document.models import DocumentModelManager
+    from bokeh.models import Column, Div
+
+    serverfix.recompute_only_when_changed()
+    serverfix.recompute_only_when_changed()  # idempotent
+    calls = []
+    patched = DocumentModelManager.recompute
+    monkeypatch.setattr(DocumentModelManager, "recompute",
+                        lambda self: (calls.append(1), patched(self))[-1])
+    doc = Document()
+    col = Column(children=[])
+    doc.add_root(col)
+    assert calls, "adding a root recomputes"
+    div = Div(text="a")
+    with doc.models.freeze():
+        col.children = [div]
+    assert doc.get_model_by_id(div.id) is div, "a model referenced inside a freeze is found"
+    calls.clear()
+    with doc.models.freeze():
+        div.text = "b"  # not a reference: nothing to recompute
+    assert calls == []
+    other = Div(text="root")
+    with doc.models.freeze():
+        with doc.models.freeze():
+            doc.add_root(other)
+        assert calls == [], "nested freezes wait for the outermost"
+    assert calls and doc.get_model_by_id(other.id) is other
+    calls.clear()
+    col.children = []  # outside a freeze: at once, as before
+    assert calls and doc.get_model_by_id(div.id) is None
