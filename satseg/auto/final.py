@@ -18,7 +18,7 @@ from __future__ import annotations
 import logging
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -41,6 +41,7 @@ class BestTrial:
     data: str
     val_ids: tuple[str, ...]
     exclude_ids: tuple[str, ...]
+    artifacts: dict[str, str] = field(default_factory=dict)
 
 
 def best_trial_config(store: Any, study: str, trial_id: int | None = None) -> BestTrial:
@@ -71,7 +72,8 @@ def best_trial_config(store: Any, study: str, trial_id: int | None = None) -> Be
     exclude = tuple(settings.get("exclude_ids") or ())
     obj = SatsegObjective(data=str(data), val_ids=val_ids, classes=classes, exclude_ids=exclude)
     return BestTrial(study, int(trial_id), row.get("objective"), dict(row["params"]),
-                     obj.config(row["params"]), str(data), val_ids, exclude)
+                     obj.config(row["params"]), str(data), val_ids, exclude,
+                     dict(row.get("artifacts") or {}))
 
 
 def final_config(cfg: Any, minutes: float) -> Any:
@@ -90,9 +92,13 @@ def final_config(cfg: Any, minutes: float) -> Any:
 
 def train_best(store: Any, study: str, out: str | Path, minutes: float, *,
                trial_id: int | None = None, data: Any = None, tune: bool = True,
-               progress: bool = True, stop_flag: Any = None, resume: bool = False) -> dict[str, Any]:
+               progress: bool = True, stop_flag: Any = None, resume: bool = False,
+               warm_start: bool = True) -> dict[str, Any]:
     """Train the best trial's configuration again into the run folder ``out`` for ``minutes``
-    (see the module doc); ``resume`` continues an interrupted final fit there. Returns
+    (see the module doc); ``resume`` continues an interrupted final fit there. ``warm_start``
+    starts from the trial's trained weights when its run folder still holds its model (the
+    search's training is not thrown away; the learning rate starts again from its initial
+    value, a warm restart in the sense of Loshchilov & Hutter 2017). Returns
     ``{run_dir, trial_id, val_jaccard, per_class, epochs, stopped, postprocess}``."""
     from satseg.search.objective import open_search_data
     from satseg.training import train
@@ -102,15 +108,28 @@ def train_best(store: Any, study: str, out: str | Path, minutes: float, *,
     ds = open_search_data(data if data is not None else best.data, best.exclude_ids)
     log.info("final fit of study %s trial %d (objective %s) for %.1f min into %s", study,
              best.trial_id, best.objective, minutes, out)
+    init_from = _trial_run(best) if warm_start and not resume else None
     res = train(cfg, data=ds, out_dir=out, progress=progress, stop_flag=stop_flag,
-                resume=resume, val_ids=list(best.val_ids) or None)
+                resume=resume, val_ids=list(best.val_ids) or None, init_from=init_from)
     out_d: dict[str, Any] = {"run_dir": str(res.run_dir), "trial_id": best.trial_id,
+                             "warm_start": None if init_from is None else str(init_from),
                              "trial_objective": best.objective, "val_jaccard": res.val_jaccard,
                              "per_class": dict(res.per_class), "epochs": res.epochs,
                              "stopped": res.stopped, "postprocess": None}
     if tune and res.val_jaccard == res.val_jaccard:  # a model exists
         out_d["postprocess"] = tune_run(res.run_dir, ds, best.val_ids)
     return out_d
+
+
+def _trial_run(best: BestTrial) -> Path | None:
+    """The run folder of ``best`` when it still holds the trial's model, else None."""
+    run = best.artifacts.get("run_dir")
+    if not run:
+        return None
+    p = Path(run)
+    if (p / "model.keras").is_file() or (p / "models").is_dir():
+        return p
+    return None
 
 
 def tune_run(run_dir: str | Path, data: Any, val_ids: Sequence[str]) -> dict[str, Any]:

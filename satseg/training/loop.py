@@ -190,6 +190,7 @@ def train(
     stop_flag: Any = None,
     resume: bool = False,
     val_ids: Sequence[str] | None = None,
+    init_from: str | Path | None = None,
 ) -> TrainResult:
     """Train a U-Net (or one per class) and write a run folder; see docs/training.md.
 
@@ -209,6 +210,8 @@ def train(
             e.g. more ``training.epochs`` or another time limit) training continues up to that
             config's epochs in total: a finished run gets more budget.
         val_ids: validation image ids (overrides ``data.val_ids`` and the automatic split).
+        init_from: a run folder of the same model configuration whose weights a new run starts
+            from (a warm start; ignored when resuming, which starts from the run's checkpoint).
     """
     from satseg._tensorflow import require_tensorflow
 
@@ -296,6 +299,7 @@ def train(
             deadline=unit_deadline,
             on_history=write_partial,
             timings=timings,
+            init_from=Path(init_from) if init_from is not None else None,
         )
         history.extend(rows)
         _write_history(run_dir, history)

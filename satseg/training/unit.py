@@ -69,9 +69,12 @@ def train_unit(
     deadline: float | None,
     on_history: Callable[[list[dict[str, Any]]], None],
     timings: dict[str, float] | None = None,
+    init_from: Path | None = None,
 ) -> tuple[list[dict[str, Any]], str | None]:
     """Train one unit; returns its history rows and why it stopped early (or None).
 
+    ``init_from`` (a run folder of the same model configuration) gives a fresh unit its
+    starting weights (a warm start: the final fit of a search goes on from its best trial).
     ``timings`` (when given) gets ``build_s``, ``first_batch_s`` and ``save_s`` added.
     ``extend`` (a resume with a new config): a unit that finished (planned epochs, early stop,
     time limit) goes on from its checkpoint up to ``cfg.training.epochs``.
@@ -112,6 +115,8 @@ def train_unit(
         keras.utils.set_random_seed(p.seed + (class_index or 0))
         t_build = time.monotonic()
         model = build_compiled(cfg, mcfg, class_index)
+        if init_from is not None:
+            _load_initial_weights(model, init_from, unit)
         if timings is not None:
             timings["build_s"] = timings.get("build_s", 0.0) + time.monotonic() - t_build
     if state["epoch"] >= p.epochs:
@@ -171,3 +176,19 @@ def train_unit(
 
         atomic_write_json(state_path, state)
     return state["history"], cb.stop_reason
+
+
+def _load_initial_weights(model: Any, run: Path, unit: str | None) -> None:
+    """Copy the weights of the model of run folder ``run`` (the same unit) into ``model``."""
+    from satseg.errors import ConfigError
+
+    src = run / "model.keras" if unit is None else run / "models" / f"{class_slug(unit)}.keras"
+    if not src.is_file():
+        raise ConfigError(f"no model {src} to start from: init_from must name a finished run "
+                          "folder of the same configuration")
+    try:
+        model.set_weights(load_keras_model(src, compile=False).get_weights())
+    except ValueError as exc:
+        raise ConfigError(f"the weights of {src} do not fit this model ({exc}); init_from "
+                          "must name a run of the same model configuration") from exc
+    log.info("%s: starting from the weights of %s", unit or "model", src)

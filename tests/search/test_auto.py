@@ -106,3 +106,24 @@ def test_train_best_round_trip(tmp_path):
     ds = open_dataset("sample")
     probs = predict_image(run, ds.load_image("tile_7/image_part_005"))
     assert probs.shape[0] == 5 and np.isfinite(np.asarray(probs.values)).all()
+    assert res["warm_start"] is None  # the trial left no model: a fresh start
+
+    # A trial whose run folder holds its model: the final fit starts from its weights.
+    store.finish_trial("s", 0, status="ok", objective=0.3, artifacts={"run_dir": str(run_dir)})
+    res2 = train_best(store, "s", tmp_path / "final2", minutes=0.1, progress=False, tune=False)
+    assert res2["warm_start"] == str(run_dir) and res2["epochs"] >= 1
+
+    from satseg.training.config import TrainConfig
+    from satseg.training.unit import _load_initial_weights, build_compiled
+
+    cfg = TrainConfig.from_yaml(run_dir / "config.yaml")
+    fresh = build_compiled(cfg, cfg.model_config(3, 5), None)
+    trained = run.models[0].get_weights()
+    assert not all(np.array_equal(a, b) for a, b in zip(fresh.get_weights(), trained, strict=True))
+    _load_initial_weights(fresh, run_dir, None)
+    assert all(np.array_equal(a, b) for a, b in zip(fresh.get_weights(), trained, strict=True))
+    other = build_compiled(cfg, cfg.model_config(3, 2), None)  # another head: refused clearly
+    with pytest.raises(ConfigError, match="do not fit this model"):
+        _load_initial_weights(other, run_dir, None)
+    with pytest.raises(ConfigError, match="no model"):
+        _load_initial_weights(other, tmp_path, None)
