@@ -10,7 +10,7 @@ one machine:
 
 (a) and (b) are scored the same way: ``predict_image`` (one view, no test-time augmentation) on
 the whole held-out images, then the run's post-processing (``postprocess.json`` when the run has
-one, else thresholds 0.5), exact Jaccard with TP/FP/FN summed over every held-out pixel. Prints
+one, else thresholds 0.5; a softmax run's arg-max class per pixel, as ``satseg predict``), exact Jaccard with TP/FP/FN summed over every held-out pixel. Prints
 per-class and mean Jaccard and the CPU-minutes of each (the process's and its children's user +
 system time). Targets at 30 minutes: (b) >= 0.75 and (b) - (a) >= 0.08.
 
@@ -76,7 +76,8 @@ def score_run(run_dir: Path, ds, test_ids) -> np.ndarray:
     for i in test_ids:
         probs = np.asarray(predict_image(run, ds.load_image(i), tta=1).values)
         lab = ds.load_labels(i)
-        counts += confusion_counts(apply_postprocess(probs, pp), lab.masks, lab.ignore)
+        masks = apply_postprocess(probs, pp, exclusive=getattr(run, "mode", None) == "softmax")
+        counts += confusion_counts(masks, lab.masks, lab.ignore)
     return counts
 
 

@@ -135,9 +135,8 @@ def _trial_run(best: BestTrial) -> Path | None:
 def tune_run(run_dir: str | Path, data: Any, val_ids: Sequence[str]) -> dict[str, Any]:
     """Tune the post-processing of run ``run_dir`` on ``val_ids`` of ``data``; saves
     ``postprocess.json`` in the run and returns its thresholds, min areas and tuned Jaccard."""
-    import numpy as np
 
-    from satseg.inference.postprocess import tune_postprocess
+    from satseg.inference.postprocess import gate_for_run, tune_postprocess
     from satseg.inference.predict import predict_image
     from satseg.training import load_run
     from satseg.training.prepare import open_data
@@ -154,7 +153,7 @@ def tune_run(run_dir: str | Path, data: Any, val_ids: Sequence[str]) -> dict[str
         have = [c.name for c in labels.classes]
         idx = [have.index(n) for n in names]
         # one view (no test-time augmentation): a tenth of the time, thresholds as good
-        probs.append(np.asarray(predict_image(run, ds.load_image(image_id), tta=1).values))
+        probs.append(gate_for_run(run, predict_image(run, ds.load_image(image_id), tta=1).values))
         truths.append(labels.masks[idx])
         ignores.append(labels.ignore)
     pp = tune_postprocess(probs, truths, ignores, names)

@@ -238,10 +238,9 @@ def _distributed(args: argparse.Namespace, run: Any, stacks: dict[str, Any], out
 
 
 def _tune(run: Any, ds: Any, ids: list[str], common: dict[str, Any]) -> int:
-    import numpy as np
 
     from satseg.errors import DataError
-    from satseg.inference.postprocess import tune_postprocess
+    from satseg.inference.postprocess import gate_for_run, tune_postprocess
     from satseg.inference.predict import predict_image
 
     names = list(run.class_names)
@@ -252,7 +251,7 @@ def _tune(run: Any, ds: Any, ids: list[str], common: dict[str, Any]) -> int:
         if not set(names) <= set(have):
             raise DataError(f"labels of {image_id!r} have classes {have}; the model needs {names}")
         idx = [have.index(n) for n in names]
-        probs.append(np.asarray(predict_image(run, ds.load_image(image_id), **common).values))
+        probs.append(gate_for_run(run, predict_image(run, ds.load_image(image_id), **common).values))
         truths.append(labels.masks[idx])
         ignores.append(labels.ignore)
     pp = tune_postprocess(probs, truths, ignores, names)

@@ -48,7 +48,7 @@ def register(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--trust-pickle", action="store_true", help="import: read --trials with "
                         "Python's full unpickler, which RUNS ANY CODE the file holds; only for "
                         "files you made yourself")
-    parser.add_argument("--overwrite", action="store_true", help="export: replace an "
+    parser.add_argument("--overwrite", action="store_true", help="export, refine: replace an "
                         "existing --out file")
     parser.set_defaults(func=run)
 
@@ -138,7 +138,12 @@ def run(args: argparse.Namespace) -> int:
         if not res.suggestions:
             print("no suggestion: the best trials sit inside the ranges (or too few trials)")
         out = args.out or f"{name.replace('/', '_')}-refined.yaml"
-        Path(out).write_text(res.space.to_yaml())
+        from satseg.io.outputs import atomic_output
+
+        # An existing file (a space the user edited) is refused without --overwrite; the new one
+        # appears whole or not at all.
+        with atomic_output(out, overwrite=args.overwrite) as tmp:
+            tmp.write_text(res.space.to_yaml())
         print(f"wrote {out}; continue with: satseg search --study {name} --resume --space {out}")
     elif args.action in ("pause", "resume", "stop"):
         getattr(store, f"request_{args.action}")(name)

@@ -185,9 +185,29 @@ def apply_rules(masks: np.ndarray, class_names: Sequence[str], rules: Sequence[A
     return masks
 
 
-def apply_postprocess(probs: np.ndarray, pp: PostProcess) -> np.ndarray:
-    """uint8 0/1 masks ``(K, H, W)`` from probabilities ``(K, H, W)`` (NaN counts as 0)."""
-    probs = np.asarray(probs)
+def exclusive_gate(probs: np.ndarray) -> np.ndarray:
+    """Probabilities ``(K, H, W)`` kept only for each pixel's arg-max class (0 elsewhere; NaN,
+    nodata, counts as 0): what a softmax run's per-class thresholds apply to, so that its masks
+    stay mutually exclusive as in ``satseg predict``, and are tuned the same way."""
+    p = np.nan_to_num(np.asarray(probs, np.float32), nan=0.0)
+    best = p.argmax(axis=0)
+    keep = np.zeros(p.shape, bool)
+    np.put_along_axis(keep, best[None], True, axis=0)
+    return np.where(keep, p, np.float32(0.0))
+
+
+def gate_for_run(run: Any, probs: np.ndarray) -> np.ndarray:
+    """``probs`` as run ``run``'s masks threshold them: :func:`exclusive_gate` for a softmax
+    run (one class per pixel), unchanged otherwise. Tuning uses it, so that the thresholds it
+    picks are those ``satseg predict`` applies."""
+    p = np.asarray(probs)
+    return exclusive_gate(p) if getattr(run, "mode", None) == "softmax" else p
+
+
+def apply_postprocess(probs: np.ndarray, pp: PostProcess, exclusive: bool = False) -> np.ndarray:
+    """uint8 0/1 masks ``(K, H, W)`` from probabilities ``(K, H, W)`` (NaN counts as 0).
+    ``exclusive`` (a softmax run): one class per pixel, its arg-max (:func:`exclusive_gate`)."""
+    probs = exclusive_gate(probs) if exclusive else np.asarray(probs)
     if probs.ndim != 3 or probs.shape[0] != len(pp.class_names):
         raise DataError(
             f"probabilities shaped {probs.shape} do not match {len(pp.class_names)} classes "

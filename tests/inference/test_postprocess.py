@@ -139,3 +139,27 @@ def test_water_index_baseline_tunes_a_threshold():
     assert base.jaccard == pytest.approx(1.0)
     assert -0.6 < base.threshold < 0.6
     np.testing.assert_array_equal(base.predict(stack), water)
+
+
+def test_a_softmax_runs_masks_are_its_arg_max_classes():
+    """Per-class thresholds alone let two classes claim a pixel (low tuned thresholds of a
+    softmax run); ``exclusive`` keeps each pixel's arg-max class only, as `satseg predict`
+    does, and nodata (NaN) pixels get no class."""
+    from satseg.inference.postprocess import exclusive_gate, gate_for_run
+
+    probs = np.array([[[0.6, 0.2, np.nan]], [[0.4, 0.8, np.nan]]], np.float32)  # (K=2, 1, 3)
+    pp = PostProcess(class_names=("a", "b"), thresholds={"a": 0.3, "b": 0.3})
+    both = apply_postprocess(probs, pp)
+    assert both[:, 0, 0].tolist() == [1, 1]  # both classes over their thresholds
+    one = apply_postprocess(probs, pp, exclusive=True)
+    assert one[:, 0, :].tolist() == [[1, 0, 0], [0, 1, 0]]
+    gated = exclusive_gate(probs)
+    assert gated[:, 0, 0].tolist() == pytest.approx([0.6, 0.0])
+    assert np.isfinite(gated).all()
+
+    class Run:
+        mode = "softmax"
+
+    assert gate_for_run(Run(), probs)[1, 0, 0] == 0.0
+    Run.mode = "multiclass"
+    assert gate_for_run(Run(), probs)[1, 0, 0] == pytest.approx(0.4)

@@ -98,6 +98,14 @@ def test_study_commands(searched, capsys):
     refined = tmp / "refined.yaml"
     assert main(["study", "refine", "all", "--store", db, "--out", str(refined)]) == 0
     assert yaml.safe_load(refined.read_text())["params"]["model.depth"] == 2
+    # An existing space file (perhaps edited by hand) is kept unless --overwrite.
+    refined.write_text("# my edits\n")
+    assert main(["study", "refine", "all", "--store", db, "--out", str(refined)]) == 2
+    assert "exists; pass --overwrite" in capsys.readouterr().err
+    assert refined.read_text() == "# my edits\n"
+    assert main(["study", "refine", "all", "--store", db, "--out", str(refined),
+                 "--overwrite"]) == 0
+    assert yaml.safe_load(refined.read_text())["params"]["model.depth"] == 2
     # Control commands act on running searches only: a finished study stays finished.
     assert main(["study", "pause", "all", "--store", db]) == 2
     assert "'all' is finished" in capsys.readouterr().err
