@@ -183,10 +183,9 @@ def _controls(view: BandsView) -> pn.Column:
     w = pn.widgets
     # Two plain inputs (the EditableRangeSlider's overflowed their spinners), shown only when the
     # colour range is fixed.
-    single = view.param.mode.rx() == "Single layer"
-    fixed = view.param.auto_range.rx.not_() & single
-    low = w.FloatInput(name="Colour range from", value=view.value_range[0], width=140, visible=fixed)
-    high = w.FloatInput(name="to", value=view.value_range[1], width=140, visible=fixed)
+    fixed = view.param.auto_range.rx.not_()
+    low = w.FloatInput(name="Colour range from", value=view.value_range[0], width=140)
+    high = w.FloatInput(name="to", value=view.value_range[1], width=140)
 
     def to_view(*_):
         lo, hi = low.value, high.value
@@ -199,19 +198,32 @@ def _controls(view: BandsView) -> pn.Column:
     low.param.watch(to_view, "value")
     high.param.watch(to_view, "value")
     view.param.watch(from_view, "value_range")
+    # The controls of one mode, swapped in one change: toggling the visibility of four widgets
+    # made the browser lay out the tab four times (0.3 s each beside a search).
+    single_part = [
+        w.Select.from_param(view.param.layer, name="Band or index"),
+        w.Select.from_param(view.param.cmap, name="Colour map"),
+        _checkbox(view, "auto_range", "Colour range from percentiles", css_classes=["auto-range"]),
+        pn.Row(low, high, css_classes=["fixed-range"], visible=fixed),
+    ]
+    rgb_part = [pn.Row(w.Select.from_param(view.param.red, name="Red", width=95),
+                       w.Select.from_param(view.param.green, name="Green", width=95),
+                       w.Select.from_param(view.param.blue, name="Blue", width=95))]
+
+    def part(mode: str) -> list:
+        return single_part if mode == "Single layer" else rgb_part
+
+    by_mode = pn.Column(*part(view.mode), margin=0)
+
+    def on_mode(event) -> None:
+        by_mode.objects = part(event.new)
+
+    view.param.watch(on_mode, "mode")
     return pn.Column(
         w.Select.from_param(view.param.image, name="Image"),
         w.RadioButtonGroup.from_param(view.param.mode, button_type="primary", button_style="outline"),
-        w.Select.from_param(view.param.layer, name="Band or index", visible=single),
-        pn.Row(w.Select.from_param(view.param.red, name="Red", width=95),
-               w.Select.from_param(view.param.green, name="Green", width=95),
-               w.Select.from_param(view.param.blue, name="Blue", width=95),
-               visible=single.rx.not_()),
+        by_mode,
         w.RangeSlider.from_param(view.param.percentiles, name="Percentile stretch", step=0.5),
-        w.Select.from_param(view.param.cmap, name="Colour map", visible=single),
-        _checkbox(view, "auto_range", "Colour range from percentiles", visible=single,
-                  css_classes=["auto-range"]),
-        pn.Row(low, high, css_classes=["fixed-range"]),
         pn.layout.Divider(),
         _checkbox(view, "show_labels", "Ground truth overlay", css_classes=["show-labels"]),
         w.CheckBoxGroup.from_param(view.param.label_classes, name="Classes", css_classes=["classes"]),

@@ -267,7 +267,8 @@ def test_tiny_study_from_hyperspace_appears_in_trials(page, server, screenshots)
                30, 0.5, "the final trial states in the Trials tab")
     ok_rows = page.locator(".tabulator-row").filter(
         has=page.locator('.tabulator-cell[tabulator-field="status"]', has_text=re.compile(r"^ok$")))
-    assert ok_rows.count() == len(ok)
+    # The table is redrawn by the tab's periodic refresh (every 2 s), apart from the summary.
+    wait_until(lambda: ok_rows.count() == len(ok), 30, 0.5, "the finished trials' table rows")
     shown_objectives = sorted(
         float(ok_rows.nth(i).locator('.tabulator-cell[tabulator-field="objective"]').inner_text())
         for i in range(ok_rows.count()))
