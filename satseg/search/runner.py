@@ -170,6 +170,7 @@ class _Driver:
             if self.bar is not None:
                 self._update_bar(getattr(self, "done", 0), state)
                 self.bar.close()
+            self._settle_events()
             try:
                 client.unsubscribe_topic(self.topic)
             except Exception:  # noqa: BLE001
@@ -386,6 +387,20 @@ class _Driver:
             return None
 
     # ------------------------------------------------------------------ messages
+    def _settle_events(self, quiet_s: float = 0.3, most_s: float = 1.5) -> None:
+        """Before the driver stops listening: store the epoch rows still on their way. A
+        trial's last row travels through the scheduler's topic apart from its result and can
+        arrive after it; the search ended first and that row was lost (1 run in ~20 under
+        load). Waits until no message came for ``quiet_s`` (``most_s`` at the most)."""
+        end = time.monotonic() + most_s
+        quiet_until = time.monotonic() + quiet_s
+        while time.monotonic() < min(end, quiet_until):
+            if not self.events.empty():
+                self._drain_events()
+                quiet_until = time.monotonic() + quiet_s
+            time.sleep(0.02)
+        self._drain_events()
+
     def _drain_events(self) -> None:
         while True:
             try:
