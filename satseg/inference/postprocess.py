@@ -190,10 +190,14 @@ def exclusive_gate(probs: np.ndarray) -> np.ndarray:
     nodata, counts as 0): what a softmax run's per-class thresholds apply to, so that its masks
     stay mutually exclusive as in ``satseg predict``, and are tuned the same way."""
     p = np.nan_to_num(np.asarray(probs, np.float32), nan=0.0)
-    best = p.argmax(axis=0)
-    keep = np.zeros(p.shape, bool)
-    np.put_along_axis(keep, best[None], True, axis=0)
-    return np.where(keep, p, np.float32(0.0))
+    return np.where(_arg_max(p), p, np.float32(0.0))
+
+
+def _arg_max(probs: np.ndarray) -> np.ndarray:
+    """bool ``(K, H, W)``: each pixel's arg-max class (``argmax_masks`` on the class axis)."""
+    from satseg.data.exclusive import argmax_masks
+
+    return np.moveaxis(argmax_masks(np.moveaxis(probs, 0, -1)), -1, 0)
 
 
 def gate_for_run(run: Any, probs: np.ndarray) -> np.ndarray:
@@ -207,7 +211,7 @@ def gate_for_run(run: Any, probs: np.ndarray) -> np.ndarray:
 def apply_postprocess(probs: np.ndarray, pp: PostProcess, exclusive: bool = False) -> np.ndarray:
     """uint8 0/1 masks ``(K, H, W)`` from probabilities ``(K, H, W)`` (NaN counts as 0).
     ``exclusive`` (a softmax run): one class per pixel, its arg-max (:func:`exclusive_gate`)."""
-    probs = exclusive_gate(probs) if exclusive else np.asarray(probs)
+    probs = np.asarray(probs)
     if probs.ndim != 3 or probs.shape[0] != len(pp.class_names):
         raise DataError(
             f"probabilities shaped {probs.shape} do not match {len(pp.class_names)} classes "
@@ -216,6 +220,8 @@ def apply_postprocess(probs: np.ndarray, pp: PostProcess, exclusive: bool = Fals
     masks = np.empty(probs.shape, bool)
     for k, name in enumerate(pp.class_names):
         np.greater_equal(probs[k], pp.threshold(name), out=masks[k])  # NaN compares False
+    if exclusive:  # as satseg predict: over its threshold and the arg-max class
+        masks &= _arg_max(np.nan_to_num(probs, nan=0.0))
     return clean_masks(masks, pp).astype(np.uint8)
 
 
