@@ -198,6 +198,10 @@ class Catalog:
             if hi - lo > max(1, self.max_layers // 2):  # a huge chunk: keep the one band only
                 lo, hi = i, i + 1
         values = np.asarray(stack.isel(band=slice(lo, hi)).values, dtype=np.float32)
+        if hi - lo == 1:  # the band alone: no copy (a tenth of a second for a 3349 px band)
+            layers = {(name, image_id, layer): values[0]}
+            self._remember(layers)
+            return values[0]
         # Copies: a cached band must not keep its whole group's array alive after the others
         # have left the cache.
         layers = {(name, image_id, bands[k]): values[k - lo].copy() for k in range(lo, hi) if k != i}

@@ -173,7 +173,8 @@ class BandsView(param.Parameterized):
         self._gen = {"frame": 0, "labels": 0, "spectrum": 0}
         self._applying = False
         self.drawn: Frame | None = None
-        self.overlay: tuple[tuple, np.ndarray] | None = None
+        #: ((data set, image), class index map, colour table) of the ground truth shown
+        self.overlay: tuple[tuple, np.ndarray, np.ndarray] | None = None
         self.legend: list[tuple[str, str]] = []
         self.spectrum_data: dict | None = None
         super().__init__(**params)
@@ -244,7 +245,8 @@ class BandsView(param.Parameterized):
         """Read and compute what the plots draw for ``sel`` (any thread). Returns the selection
         completed for the data set or image (``level`` "dataset" / "image": the image list,
         layers, red/green/blue and classes come from the new one), the select options that
-        change, and the frame."""
+        change (with ``"labels"``, the new image's overlay and legend: the page then draws
+        image and ground truth in one update), and the frame."""
         cat = self.catalog
         changes: dict[str, Any] = {}
         if level == "dataset":
@@ -264,6 +266,7 @@ class BandsView(param.Parameterized):
                 r, g, b = str(sel.red), str(sel.green), str(sel.blue)  # kept from the image before
             sel = replace(sel, layer=sel.layer if sel.layer in layers else layers[0],
                           red=r, green=g, blue=b)
+            changes["labels"] = self._prepare_labels(sel)
         return sel, changes, self._frame(sel)
 
     def _frame(self, sel: Selection) -> Frame:
@@ -309,6 +312,10 @@ class BandsView(param.Parameterized):
         new_image = frame is None or self.drawn is None or self.drawn.key != frame.key
         self.drawn = frame
         self.error = ""
+        if "labels" in changes:
+            # Drawn with the frame below; a request still on its way is for the image before.
+            self._gen["labels"] += 1
+            self.overlay, self.legend = changes["labels"]
         if new_image:
             self.extent += 1
             self.spectrum_data = None
@@ -320,7 +327,7 @@ class BandsView(param.Parameterized):
             self.spectrum_frame += 1
         self.frame += 1
         self.busy = False
-        if new_image:
+        if new_image and "labels" not in changes:
             self._request_labels()
 
     # ---------------------------------------------------------------- overlay and spectrum
@@ -342,12 +349,12 @@ class BandsView(param.Parameterized):
         offload(lambda: self._prepare_labels(sel), done, failed)
 
     def _prepare_labels(self, sel: Selection):
-        rgba = self._overlay(sel)
-        if rgba is None:
+        drawn = self._overlay(sel)
+        if drawn is None:
             return None, []
         labels = self.catalog.labels(sel.dataset, str(sel.image))
         legend = [(c.name, c.colour) for c in labels.classes if c.name in sel.label_classes]
-        return ((sel.dataset, sel.image), rgba), legend
+        return ((sel.dataset, sel.image), *drawn), legend
 
     def _request_spectrum(self) -> None:
         if self._applying:
@@ -413,9 +420,12 @@ class BandsView(param.Parameterized):
 
     def overlay_rgba(self) -> np.ndarray | None:
         """RGBA ground-truth overlay of the enabled classes, or None (no labels / hidden)."""
-        return self._overlay(self.selection())
+        drawn = self._overlay(self.selection())
+        return None if drawn is None else drawn[1][drawn[0]]
 
-    def _overlay(self, sel: Selection) -> np.ndarray | None:
+    def _overlay(self, sel: Selection) -> tuple[np.ndarray, np.ndarray] | None:
+        """The class index map of the enabled classes and its colour table
+        (:func:`render.class_index`, :func:`render.class_lut`), or None."""
         if not sel.show_labels or sel.image is None:
             return None
         labels = self.catalog.labels(sel.dataset, sel.image)
@@ -423,10 +433,10 @@ class BandsView(param.Parameterized):
             return None
         names = [c.name for c in labels.classes]
         enabled = [n in sel.label_classes for n in names]
-        # Opaque colours: the plot applies label_alpha as the layer's opacity.
         key = ("labels", sel.dataset, sel.image, tuple(enabled))
-        return self._memoised(key, lambda: render.class_overlay(
-            labels.masks, [c.colour for c in labels.classes], enabled, 1.0))
+        index = self._memoised(key, lambda: render.class_index(labels.masks, enabled))
+        # Opaque colours: the plot applies label_alpha as the layer's opacity.
+        return index, render.class_lut([c.colour for c in labels.classes], 1.0)
 
     def spectrum(self) -> dict | None:
         """Values of every band at :attr:`pixel`, with names and wavelengths; None if unset."""

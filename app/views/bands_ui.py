@@ -14,7 +14,7 @@ import panel as pn
 
 from app.views.bands import BandsView, _coords
 from app.views.legend import legend_html
-from app.views.raster import EMPTY, raster_dmap, reset_view, strided
+from app.views.raster import EMPTY, raster_dmap, reset_view, strided, strided_window
 
 
 def _fast_ranges(plot, element) -> None:
@@ -24,6 +24,19 @@ def _fast_ranges(plot, element) -> None:
 
 
 FRAME_HEIGHT, MAX_FRAME_WIDTH = 520, 760
+
+
+def frame_size(shape: tuple[int, int] | None) -> tuple[int, int]:
+    """Screen ``(width, height)`` of the image plot's frame for an image of ``shape`` (H, W):
+    the image's aspect, :data:`FRAME_HEIGHT` high unless that makes it wider than
+    :data:`MAX_FRAME_WIDTH`."""
+    if not shape:
+        return MAX_FRAME_WIDTH, FRAME_HEIGHT
+    h, w = shape
+    fh, fw = FRAME_HEIGHT, round(FRAME_HEIGHT * w / h)
+    if fw > MAX_FRAME_WIDTH:
+        fh, fw = round(MAX_FRAME_WIDTH * h / w), MAX_FRAME_WIDTH
+    return fw, fh
 IMAGE_OPTS = dict(
     hooks=[_fast_ranges],
     frame_height=FRAME_HEIGHT, data_aspect=1, invert_yaxis=True,
@@ -76,12 +89,15 @@ def _rgb(view: BandsView, step: int = 1):
                   vdims=list("RGBA"))
 
 
-def _labels(view: BandsView, step: int = 1):
+def _labels(view: BandsView, step: int = 1, x_range=None, y_range=None):
     f, ov = view.drawn, view.overlay
     # Only the overlay of the image drawn (labels of the next image may arrive first).
     if f is None or ov is None or ov[0] != f.key:
         return _empty_rgba()
-    xs, ys, rgba = strided(ov[1], step)
+    xs, ys, index = strided_window(ov[1], step, x_range, y_range)
+    if xs.size < 2 or ys.size < 2:  # the view is outside the image
+        return _empty_rgba()
+    rgba = ov[2][index]  # coloured on the visible, sampled pixels only
     return hv.RGB((xs, ys, *(rgba[..., i] for i in range(4))), kdims=["x", "y"], vdims=list("RGBA"),
                   label="labels")
 
@@ -269,10 +285,27 @@ def bands_layout(view: BandsView) -> pn.viewable.Viewable:
     def shape():
         return view.drawn.shape if view.drawn is not None else None
 
-    single = raster_dmap(lambda step: _single(view, step), [frame], shape=shape, label="layer")
-    rgb_r = raster_dmap(lambda step: _rgb(view, step), [frame], shape=shape, label="composite")
-    labels = raster_dmap(lambda step: _labels(view, step), [label_frame, frame], shape=shape,
-                         label="labels")
+    def size():
+        return frame_size(shape())
+
+    def drawn_key():
+        return view.frame
+
+    def labels_key():
+        return view.label_frame, view.drawn.key if view.drawn is not None else None
+
+    # The frame is sized by extent_hook, so each layer is rasterised at that size from the
+    # first render; the overlay is rasterised again only when it or the image changes.
+    single = raster_dmap(lambda step: _single(view, step), [frame], shape=shape, label="layer",
+                         size=size, key=drawn_key)
+    rgb_r = raster_dmap(lambda step: _rgb(view, step), [frame], shape=shape, label="composite",
+                        size=size, key=drawn_key)
+    def visible_labels(step: int):
+        rxy = labels.range_stream
+        return _labels(view, step, rxy.x_range, rxy.y_range)
+
+    labels = raster_dmap(visible_labels, [label_frame, frame], shape=shape,
+                         label="labels", size=size, key=labels_key)
     shaded = single.apply.opts(cmap=view.param.cmap, colorbar=True)
     lab_r = labels.apply.opts(alpha=view.param.label_alpha)
 
@@ -305,9 +338,7 @@ def bands_layout(view: BandsView) -> pn.viewable.Viewable:
         plot._satseg_extent = view.extent
         # The frame takes the image's aspect, so HoloViews' data_aspect logic leaves the ranges
         # alone (it pads, and with an inverted y axis mirrors, ranges of another aspect).
-        fh, fw = FRAME_HEIGHT, round(FRAME_HEIGHT * w / h)
-        if fw > MAX_FRAME_WIDTH:
-            fh, fw = round(MAX_FRAME_WIDTH * h / w), MAX_FRAME_WIDTH
+        fw, fh = frame_size(f.shape)
         plot.state.update(frame_height=fh, frame_width=fw)
         plot.handles["x_range"].update(start=0, end=w, reset_start=0, reset_end=w)
         plot.handles["y_range"].update(start=h, end=0, reset_start=h, reset_end=0)  # row 0 on top
@@ -338,14 +369,15 @@ def bands_layout(view: BandsView) -> pn.viewable.Viewable:
     def error_text(e: str) -> str:
         return e or ""
 
-    def legend_text(_frame: int) -> str:
+    def legend_text(_label_frame: int, _frame: int) -> str:
         return legend_html(view.legend, "Ground truth:")
 
     error = pn.pane.Alert(pn.bind(error_text, view.param.error), alert_type="danger",
                           visible=pn.bind(bool, view.param.error))
     image_pane = pn.pane.HoloViews(plot, linked_axes=False, css_classes=["bands-plot"])
     follow_busy(image_pane, view)
-    legend = pn.pane.HTML(pn.bind(legend_text, view.param.label_frame), css_classes=["bands-legend"],
+    legend = pn.pane.HTML(pn.bind(legend_text, view.param.label_frame, view.param.frame),
+                          css_classes=["bands-legend"],
                           sizing_mode="stretch_width", min_height=20)
     below = pn.Row(
         pn.pane.HoloViews(hist.opts(width=330, height=240, tools=["hover"], framewise=True),

@@ -60,8 +60,33 @@ def strided(arr: np.ndarray, step: int) -> tuple[np.ndarray, np.ndarray, np.ndar
     return xs, ys, arr[off::step, off::step]
 
 
-def raster_dmap(fn, streams: list, shape=None, label: str | None = None, **kwargs) -> hv.DynamicMap:
+def strided_window(arr: np.ndarray, step: int, x_range=None, y_range=None
+                   ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """:func:`strided` cut to ``x_range`` / ``y_range`` (plot coordinates, column / row) with
+    one sample to spare on each side: for work per pixel (colouring a class map) on the
+    visible part only when zoomed in."""
+    xs, ys, sub = strided(arr, step)
+    cols, rows = slice(None), slice(None)
+    if x_range is not None:
+        lo, hi = np.searchsorted(xs, [min(x_range) - step, max(x_range) + step])
+        cols = slice(int(lo), int(hi))
+    if y_range is not None:
+        lo, hi = np.searchsorted(ys, [min(y_range) - step, max(y_range) + step])
+        rows = slice(int(lo), int(hi))
+    return xs[cols], ys[rows], sub[rows, cols]
+
+
+def raster_dmap(fn, streams: list, shape=None, label: str | None = None, size=None, key=None,
+                **kwargs) -> hv.DynamicMap:
     """A DynamicMap rasterising ``fn(step)`` for the current x/y range and plot size.
+
+    ``size()``, when given, is the plot's frame ``(width, height)`` in screen pixels for the
+    image drawn (a plot whose frame the app sizes itself): the raster then has that size from
+    the first render, and a frame resized for another image's aspect does not render it again
+    (with the browser's PlotSize stream, each image switch rendered every layer twice).
+    ``key()``, when given, identifies the data ``fn`` draws: an update with the same key, range,
+    size and step returns the last raster without computing it again (an overlay unchanged by
+    a band change).
 
     ``label`` names every element it returns, placeholders included: an overlay then keeps one
     renderer per layer in a fixed order (a layer that changed label between updates got a new
@@ -73,16 +98,23 @@ def raster_dmap(fn, streams: list, shape=None, label: str | None = None, **kwarg
     the whole new image rather than the old image's zoom.
     """
     rxy = hv.streams.RangeXY()
+    last: list = [None, None]  # [what identified it, raster]
 
     def callback(x_range=None, y_range=None, width=None, height=None, scale=1.0, **_):
         t0 = time.perf_counter()
+        if size is not None:
+            width, height = size()
         w = int(width or 800)
         h = int(height or 600)
         try:
             full = shape() if shape is not None else None
         except Exception:  # noqa: BLE001 - no image yet
             full = None
-        el = fn(sample_step(x_range, y_range, full, w, h))
+        step = sample_step(x_range, y_range, full, w, h)
+        ident = None if key is None else (key(), x_range, y_range, w, h, step)
+        if ident is not None and last[0] == ident:
+            return last[1]
+        el = fn(step)
         if el.label == EMPTY:
             h_img, w_img = full if full else (2, 2)
             out = empty_like(el, x_range or (0.0, float(w_img)), y_range or (0.0, float(h_img)))
@@ -92,11 +124,14 @@ def raster_dmap(fn, streams: list, shape=None, label: str | None = None, **kwarg
                                 height=h, **kwargs)
             except (DataError, ValueError, IndexError):
                 out = empty_like(el, x_range, y_range)
-        log.debug("rasterised %s (%s) %s x %s in %.3f s", type(el).__name__, el.label or el.group,
-                  x_range, y_range, time.perf_counter() - t0)
-        return out.relabel(label) if label is not None else out
+        log.debug("rasterised %s (%s) %s x %s at %dx%d px in %.3f s", type(el).__name__,
+                  el.label or el.group, x_range, y_range, w, h, time.perf_counter() - t0)
+        out = out.relabel(label) if label is not None else out
+        last[:] = [ident, out]
+        return out
 
-    dmap = hv.DynamicMap(callback, streams=[*streams, rxy, hv.streams.PlotSize()])
+    sized = [] if size is not None else [hv.streams.PlotSize()]
+    dmap = hv.DynamicMap(callback, streams=[*streams, rxy, *sized])
     dmap.range_stream = rxy  # type: ignore[attr-defined]
     return dmap
 

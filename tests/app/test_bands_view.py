@@ -112,6 +112,21 @@ def test_selection_prepared_before_drawing(catalog):
     assert [n for n, _ in v.legend] == v.label_classes
 
 
+def test_image_switch_brings_its_overlay_in_the_same_frame(catalog):
+    """Another image's ground truth is prepared with its layers: the overlay and legend are
+    the new image's when its frame is drawn, with no second round (the page then rendered
+    every layer twice)."""
+    v = BandsView(catalog)
+    other = [i for i in v.param.image.objects if i != v.image][0]
+    seen = []
+    v.param.watch(lambda e: seen.append((v.drawn.key, v.overlay[0] if v.overlay else None)), "frame")
+    label_frame = v.label_frame
+    v.image = other
+    assert seen == [((v.dataset, other), (v.dataset, other))]
+    assert v.label_frame == label_frame  # no separate labels update
+    assert [n for n, _ in v.legend] == v.label_classes
+
+
 def test_histogram_range_is_robust():
     from app.views.bands import robust_histogram
 
