@@ -171,6 +171,11 @@ def main(argv: list[str] | None = None) -> int:
     run, wall, cpu = run_auto_cli(manifest, test_ids, args.budget, out / "auto")
     rows[f"(b) satseg auto {args.budget}"] = (
         jaccard_from_counts(score_run(run, ds, test_ids), names), wall, cpu)
+    import json
+
+    rep = json.loads((run / "report.json").read_text())
+    print(f"(b) stages (s): {rep['seconds']}; search: {rep['search']}; final fit: trial "
+          f"{rep['trial_id']}, {rep['epochs']} epoch(s) on {rep.get('fit_on')} images")
     if not args.skip_baseline:
         t0, c0 = time.monotonic(), cpu_seconds()
         counts, *_ = run_baseline(ds, train_ids, test_ids, args.pixels, args.seed)

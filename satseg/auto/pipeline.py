@@ -9,6 +9,11 @@ predict``/``evaluate`` and the dashboard load) and adds:
     out/search/          the study store (search.db) and its trials' run folders
     out/report.md, report.json   chosen configuration, per-class validation Jaccard, time per stage
 
+The final fit trains on every image the search could use (``fit_on="all"``, the default: the
+validation images join the training images and the last epoch is kept, as the schedule decays
+to the deadline; the tuning stage is then skipped), or on the search's training images only
+(``fit_on="train"``: the best epoch on validation is kept and the post-processing tuned there).
+
 The budget is split once, when the run starts: the search gets ``search_share`` of it, the final
 fit what is left after the search less a reserve for tuning and the report (the final fit's
 share grows by whatever the search left unused). Stages already done are skipped on ``resume``;
@@ -96,11 +101,18 @@ def run_auto(data: str | Path, budget: str | float, out: str | Path, *,
              exclude_ids: Sequence[str] = (), resume: bool = False, progress: bool = True,
              space: Any = None, parallelism: int = 1, seed: int = 0, fidelity: str = "asha",
              search_share: float = 0.55, on_stage: Callable[[str, dict[str, Any]], None] | None
-             = None) -> dict[str, Any]:
+             = None, fit_on: str = "all") -> dict[str, Any]:
     """Search, train the best configuration, tune, report (see the module doc); returns the
-    report dict (also written as ``out/report.json``/``report.md``)."""
+    report dict (also written as ``out/report.json``/``report.md``). ``fit_on``: what the final
+    fit trains on (:data:`satseg.auto.final.FIT_ON`; ``all`` adds the validation images and
+    leaves nothing to tune on, so the tuning stage is skipped)."""
+    from satseg.auto.final import FIT_ON
     from satseg.search.budget import parse_duration
 
+    if fit_on not in FIT_ON:
+        raise ConfigError(f"--fit-on {fit_on!r}: use 'all' (every image, last epoch kept) or "
+                          "'train' (validation images held out, best epoch kept, "
+                          "post-processing tuned on them)")
     out = Path(out).resolve()
     state = _check_out(out, resume)
     budget_s = parse_duration(budget)
@@ -112,7 +124,7 @@ def run_auto(data: str | Path, budget: str | float, out: str | Path, *,
         data = _check_data(data, exclude_ids)
         state = {"data": str(data), "exclude_ids": list(exclude_ids),
                  "val_ids": _val_ids(data, exclude_ids, seed),
-                 "plan": plan.__dict__, "stages": {}, "study": "auto",
+                 "plan": plan.__dict__, "stages": {}, "study": "auto", "fit_on": fit_on,
                  "store": str(out / "search" / "search.db")}
     out.mkdir(parents=True, exist_ok=True)
     _write_state(out, state)
@@ -172,11 +184,16 @@ def _stages(out: Path, state: dict[str, Any], plan: AutoPlan, stages: dict[str, 
         trial_id = _final_trial(state)
         try:
             res = train_best(state["store"], state["study"], out, minutes, trial_id=trial_id,
-                             tune=False, progress=progress, resume=already)
+                             tune=False, progress=progress, resume=already,
+                             fit_on=state.get("fit_on", "train"))
         finally:
             stages["final"]["seconds"] += time.monotonic() - t
             _write_state(out, state)
         done("final", minutes=round(minutes, 2), **res)
+    if not stages.get("tune", {}).get("done") and state.get("fit_on", "train") == "all":
+        t = timed("tune")
+        done("tune", skipped="the final fit trained on the validation images: nothing is left "
+                             "to tune the post-processing on (satseg predict's defaults apply)")
     if not stages.get("tune", {}).get("done"):
         from satseg.auto.final import best_trial_config, tune_run
         from satseg.search.objective import open_search_data

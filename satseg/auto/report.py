@@ -34,6 +34,8 @@ def write_report(out: Path, state: dict[str, Any]) -> dict[str, Any]:
         "thresholds": tune.get("thresholds", {}), "min_area": tune.get("min_area", {}),
         "epochs": final.get("epochs"), "val_ids": tune.get("val_ids", jac.get("val_ids", [])),
         "seconds": seconds, "config": config_text, "note": state.get("note"),
+        "fit_on": final.get("fit_on", state.get("fit_on", "train")),
+        "tuning": tune.get("skipped"),
     }
     atomic_write_json(out / "report.json", report)
     lines = [f"# satseg auto: {out.name}", "",
@@ -42,9 +44,17 @@ def write_report(out: Path, state: dict[str, Any]) -> dict[str, Any]:
              f"{format_duration(report['budget_s'] or 0)}.", "",
              f"Search: {report['search'].get('n_ok', 0)} trial(s) finished, best trial "
              f"{report['trial_id']} (validation Jaccard {_fmt(report['trial_objective'])}); "
-             f"final fit {report['epochs']} epoch(s).", "",
+             f"final fit {report['epochs']} epoch(s) on "
+             + ("every image, the validation images included (last epoch kept)"
+                if report["fit_on"] == "all" else "the training images (best epoch on "
+                "validation kept)") + ".", "",
              *([f"Note: {state['note']}", ""] if state.get("note") else []),
-             f"Validation images: {', '.join(report['val_ids'])}", "",
+             *([f"Post-processing not tuned: {report['tuning']}.", ""] if report["tuning"]
+               else []),
+             f"Validation images: {', '.join(report['val_ids'])}"
+             + (" (trained on by the final fit: its scores below measure fit, not "
+                "generalisation; the search's scores above did not see them)"
+                if report["fit_on"] == "all" else ""), "",
              "| class | validation Jaccard | after post-processing | threshold | min area |",
              "|---|---|---|---|---|"]
     for name, j in report["per_class"].items():

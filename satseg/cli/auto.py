@@ -34,6 +34,10 @@ def register(parser: argparse.ArgumentParser) -> None:
       "halving (asha, default) or whole trials (none)")
     a("--parallel", type=int, default=1, help="trials at once (1: one TensorFlow per machine "
       "is fastest on a CPU)")
+    a("--fit-on", default="all", choices=["all", "train"], help="what the final fit trains "
+      "on: every image, the search's validation images included, keeping the last epoch (all, "
+      "default), or the training images only, keeping the best epoch on validation and tuning "
+      "the post-processing there (train)")
     a("--seed", type=int, default=0, help="search seed")
     a("--no-progress", action="store_true", help="no progress bars")
     parser.set_defaults(func=run)
@@ -56,7 +60,7 @@ def run(args: argparse.Namespace) -> int:
         run_auto(args.data, args.budget, args.out, exclude_ids=_ids(args.exclude_ids),
                  resume=args.resume, progress=progress, space=args.space,
                  parallelism=args.parallel, seed=args.seed, fidelity=args.fidelity,
-                 on_stage=on_stage)
+                 on_stage=on_stage, fit_on=args.fit_on)
     except KeyboardInterrupt:
         print(f"\ninterrupted: what is done stays in {args.out}; continue with: satseg auto "
               f"--data {args.data} --budget {args.budget} --out {args.out} --resume")

@@ -43,6 +43,10 @@ def register(parser: argparse.ArgumentParser) -> None:
                         "training (the learning rate decays to the deadline)")
     parser.add_argument("--no-tune", action="store_true", help="train-best: keep thresholds "
                         "0.5 (no post-processing tuned on validation)")
+    parser.add_argument("--fit-on", default="train", choices=["train", "all"],
+                        help="train-best: train on the study's training images, keeping the "
+                        "best epoch on validation (train, default), or on every image, the "
+                        "validation images included, keeping the last epoch (all; no tuning)")
     parser.add_argument("--trials", default=None, help="import: hyperopt Trials pickle (read "
                         "with an unpickler limited to hyperopt's, Python's and numpy's plain types)")
     parser.add_argument("--trust-pickle", action="store_true", help="import: read --trials with "
@@ -179,9 +183,11 @@ def _train_best(args: argparse.Namespace, store, name: str) -> int:
     if args.minutes <= 0:
         raise ConfigError(f"--minutes {args.minutes:g}: give a positive number of minutes")
     res = train_best(store, name, args.out, args.minutes, trial_id=args.trial,
-                     tune=not args.no_tune, progress=True)
+                     tune=not args.no_tune, progress=True, fit_on=args.fit_on)
     print(f"trial {res['trial_id']} trained {res['epochs']} epoch(s) into {res['run_dir']}: "
-          f"validation Jaccard {res['val_jaccard']:.4f}")
+          f"validation Jaccard {res['val_jaccard']:.4f}"
+          + (" (validation images trained on: a measure of fit)" if args.fit_on == "all"
+             else ""))
     for cls, j in (res["per_class"] or {}).items():
         line = f"  {cls}: {j:.4f}"
         if res["postprocess"]:

@@ -91,6 +91,23 @@ class HyperoptState:
         vals = {k: list(v) for k, v in doc["misc"]["vals"].items()}
         return self.flat(vals), vals
 
+    def ask_point(self, tid: int, vals: dict[str, list]) -> tuple[dict[str, Any], dict[str, list]]:
+        """Like :meth:`ask`, for a given point (a space's ``initial_points``): ``(flat params,
+        vals)``; it is now *running*, and :meth:`tell` records its result."""
+        from hyperopt import JOB_STATE_RUNNING
+        from hyperopt.utils import coarse_utcnow
+
+        vals = {k: list(v) for k, v in vals.items()}
+        misc = {"tid": tid, "cmd": ("domain_attachment", "FMinIter_Domain"), "workdir": None,
+                "idxs": {k: ([tid] if v else []) for k, v in vals.items()}, "vals": vals}
+        docs = self.trials.new_trial_docs([tid], [None], [{"status": "new"}], [misc])
+        for d in docs:
+            d["state"] = JOB_STATE_RUNNING
+            d["book_time"] = d["refresh_time"] = coarse_utcnow()
+        self.trials.insert_trial_docs(docs)
+        self.trials.refresh()
+        return self.flat(vals), vals
+
     def _history(self):
         """What the algorithm sees: every trial (TPE: running ones count as pending, as in
         fmin's asynchronous mode), or only finished ones for ATPE, which reads every trial's

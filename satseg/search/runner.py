@@ -348,7 +348,10 @@ class _Driver:
                                     budget=job.budget, error=None)
         else:
             tid = self.store.next_trial_id(s.study)
-            params, vals = self.hyper.ask(tid)
+            # the space's initial points are the study's first trials (a known-good
+            # configuration gets measured whatever the algorithm's start-up draws)
+            point = self.space.initial_vals(tid) if hasattr(self.space, "initial_vals") else None
+            params, vals = self.hyper.ask_point(tid, point) if point else self.hyper.ask(tid)
             self.store.add_trial(s.study, tid, params, vals=vals, space_version=self.version)
             if self.asha is not None:
                 self.store.update_trial(s.study, tid, rung=0, budget=job.budget)

@@ -170,7 +170,8 @@ class SearchSpace:
     """A validated space: searched :class:`Param` s plus fixed values (see the module doc)."""
 
     def __init__(self, params: dict[str, Param], fixed: dict[str, Any],
-                 disabled: dict[str, Any] | None = None, source: str | None = None):
+                 disabled: dict[str, Any] | None = None, source: str | None = None,
+                 initial_points: Any = None):
         self.params = params
         self.fixed = fixed
         self.disabled = dict(disabled or {})
@@ -179,6 +180,55 @@ class SearchSpace:
         for p in params.values():
             self._children.setdefault(p.when[0] if p.when else None, []).append(p.name)
         self._check_conditions()
+        self.initial_points = self._check_points(initial_points)
+
+    def _check_points(self, points: Any) -> list[dict[str, Any]]:
+        """``initial_points``: configurations the study tries first, before the algorithm's own
+        proposals (a known-good configuration, as hyperopt's ``points_to_evaluate``). Each is a
+        mapping of searched parameters to values inside the space; fixed values may be left
+        out."""
+        if points is None:
+            return []
+        if not isinstance(points, (list, tuple)):
+            raise SpaceError("'initial_points' must be a list of mappings {parameter: value}")
+        out = []
+        for k, point in enumerate(points, 1):
+            if not isinstance(point, Mapping) or not point:
+                raise SpaceError(f"initial point {k} must be a mapping {{parameter: value}}, "
+                                 f"got {point!r}")
+            unknown = sorted(n for n in point if n not in self.params and n not in self.fixed)
+            if unknown:
+                raise SpaceError(f"initial point {k} names {unknown}, which the space neither "
+                                 "searches nor fixes; drop them or add them to 'params'")
+            full = {**copy.deepcopy(self.fixed), **copy.deepcopy(dict(point))}
+            if self.vals_from_params(full) is None:
+                bad = [n for n, v in point.items()
+                       if n in self.params and not self.params[n].contains(v)]
+                bad += [n for n, v in point.items()
+                        if n in self.fixed and _norm(v) != _norm(self.fixed[n])]
+                missing = self._missing(full)
+                why = (f"values outside the space for {bad}" if bad else
+                       f"no value for {missing}" if missing else "it lies outside the space")
+                raise SpaceError(f"initial point {k}: {why}; give every searched parameter "
+                                 "a value its range or options allow")
+            out.append(dict(point))
+        return out
+
+    def _missing(self, params: Mapping[str, Any]) -> list[str]:
+        """Searched parameters active for ``params`` (their conditions hold) without a value."""
+        out = []
+        for name, p in self.params.items():
+            if name in params:
+                continue
+            if p.when is None or _norm(params.get(p.when[0])) in [_norm(v) for v in p.when[1]]:
+                out.append(name)
+        return out
+
+    def initial_vals(self, index: int) -> dict[str, list] | None:
+        """hyperopt ``vals`` of initial point ``index`` (None past the last one)."""
+        if index >= len(self.initial_points):
+            return None
+        return self.vals_from_params({**copy.deepcopy(self.fixed), **self.initial_points[index]})
 
     # ------------------------------------------------------------------ validation
     def _check_conditions(self) -> None:
@@ -216,6 +266,8 @@ class SearchSpace:
         doc: dict[str, Any] = {"params": params}
         if self.disabled:
             doc["_disabled"] = copy.deepcopy(self.disabled)
+        if self.initial_points:
+            doc["initial_points"] = copy.deepcopy(self.initial_points)
         return doc
 
     def to_yaml(self) -> str:
@@ -404,7 +456,8 @@ def load_space(doc: Any = None, *, check_fields: bool = True) -> SearchSpace:
     if not isinstance(doc, Mapping):
         raise SpaceError(f"the search space must be a mapping of parameters, got "
                          f"{type(doc).__name__}")
-    extra = sorted(set(doc) - {"params", "_disabled", "description"}) if "params" in doc else []
+    extra = (sorted(set(doc) - {"params", "_disabled", "description", "initial_points"})
+             if "params" in doc else [])
     if extra:
         raise SpaceError(f"unknown top-level key(s) {extra} in the search space; put parameters "
                          "under 'params:'")
@@ -424,7 +477,8 @@ def load_space(doc: Any = None, *, check_fields: bool = True) -> SearchSpace:
                               "qloguniform, int, choice); quote it as a fixed value otherwise")
         else:
             fixed[name] = spec
-    space = SearchSpace(params, fixed, doc.get("_disabled") if "params" in doc else None, source)
+    space = SearchSpace(params, fixed, doc.get("_disabled") if "params" in doc else None, source,
+                        initial_points=doc.get("initial_points") if "params" in doc else None)
     if check_fields:
         from satseg.search.fields import check_space_fields
 

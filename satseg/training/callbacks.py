@@ -229,8 +229,9 @@ class RunCallback(keras.callbacks.Callback):
         improved = row["val_jaccard"] > st["best"] + 1e-6 or st["best_epoch"] is None
         if improved:
             st["best"], st["best_epoch"], st["bad_epochs"] = row["val_jaccard"], epoch + 1, 0
+        if improved or self.p.keep == "last":
             atomic_save_model(self.model, self.model_path)
-        else:
+        if not improved:
             st["bad_epochs"] += 1
             if self.p.schedule == "plateau" and st["bad_epochs"] % self.p.plateau_patience == 0:
                 st["plateau_lr"] = max(

@@ -44,6 +44,9 @@ OPTIMIZERS = ("adam", "nadam", "rmsprop", "sgd")
 SCHEDULES = ("constant", "cosine", "cosine_time", "exponential", "step", "plateau")
 SPLIT_BY = ("group", "image")
 FINAL_VAL = ("whole", "crops")
+#: which epoch's model a run keeps as model.keras: the best on validation, or the last one (a
+#: final fit on every image, validation images included, whose schedule ends at the deadline)
+KEEP = ("best", "last")
 LOSS_NAMES = ("bce", "bce_jaccard", "soft_jaccard", "dice", "focal", "cce", "cce_jaccard")
 
 
@@ -67,6 +70,7 @@ class TrainingParams:
     loss: str = "bce_jaccard"
     class_weights: tuple[float, ...] | None = None
     early_stopping_patience: int = 0  # epochs without val improvement; 0 = off
+    keep: str = "best"  # best: the epoch with the best validation Jaccard | last: the last epoch
     time_limit_minutes: float | None = None
     threshold: float = 0.5
     seed: int = 0
@@ -86,6 +90,9 @@ class DataParams:
     val_crop_size: int | None = None  # None = validate on whole images
     val_crops_per_image: int = 4
     cache_dir: str | None = None  # prepared-data cache (satseg.data.cache); None = no cache
+    # the validation images also join the training images (a final fit on every image; the
+    # validation scores then measure fit, not generalisation: pair with training.keep: last)
+    train_on_val: bool = False
     final_val: str = "whole"  # the run's final score: whole validation images | crops (the
     # best epoch's score on the validation crops: no extra pass, for short search trials)
 
@@ -123,6 +130,7 @@ _CHOICES = {
     "split_by": SPLIT_BY,
     "loss": LOSS_NAMES,
     "final_val": FINAL_VAL,
+    "keep": KEEP,
 }
 _INTS = {
     "epochs",

@@ -368,7 +368,7 @@ def _final_report(
         and cfg.training.mode != "one_vs_all"
         and history
     ):
-        return _crop_report(names, prep, run_dir, stopped, history)
+        return _crop_report(names, prep, run_dir, stopped, history, cfg.training.keep)
     if cfg.training.mode != "one_vs_all":
         paths = [run_dir / "model.keras"]
     else:
@@ -414,9 +414,11 @@ def _crop_report(
     run_dir: Path,
     stopped: str | None,
     history: list[dict[str, Any]],
+    keep: str = "best",
 ) -> dict[str, Any]:
-    """``data.final_val: crops``: the best epoch's scores on the validation crops (no new pass)."""
-    best = max(history, key=lambda r: r["val_jaccard"])
+    """``data.final_val: crops``: the kept epoch's scores on the validation crops (no new pass):
+    the best one, or the last with ``training.keep: last``."""
+    best = history[-1] if keep == "last" else max(history, key=lambda r: r["val_jaccard"])
     per_class = {n: best.get(f"val_jaccard_{n}") for n in names}
     report = {
         "mean": best["val_jaccard"],

@@ -138,6 +138,11 @@ def prepare_data(
             time.monotonic() - t0,
         )  # fmt: skip
     prep.timings["prepare_s"] = round(time.monotonic() - t_prep, 3)
+    if cfg.data.train_on_val:
+        # after the cache: it holds the plain split, which trials and the final fit share; the
+        # normalisation statistics stay those of the training split
+        prep.train = prep.train + prep.val
+        prep.split = Split(train=prep.split.train + prep.split.val, val=prep.split.val)
     check_stop(stop_flag, "data prepared")
     size = cfg.model_config(bands=1, classes=1).input_size
     small = [f"{im.image_id} {im.shape}" for im in prep.train if min(im.shape) < size]

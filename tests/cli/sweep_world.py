@@ -75,6 +75,9 @@ def build(root: Path, *, with_run: bool = True) -> Path:
     (root / "binary.yaml").write_bytes(b"\x00\xff\xfe garbage")
     (root / "space-bad.yaml").write_text("params:\n  model.depth: {type: int, low: 3, high:\n")
     (root / "space-unknown.yaml").write_text("params:\n  model.dept: {type: int, low: 3, high: 4}\n")
+    (root / "space-badpoint.yaml").write_text(
+        "params:\n  model.depth: {type: int, low: 3, high: 4}\n"
+        "initial_points:\n  - {model.depth: 7}\n")
     # pickles
     trials = hyperopt_trials()
     (root / "trials.pkl").write_bytes(pickle.dumps(trials))

@@ -72,6 +72,16 @@ def test_best_trial_config_rebuilds_the_trial(tmp_path):
     cfg = final_config(best.config, 2.5)
     assert cfg.training.schedule == "cosine_time" and cfg.training.time_limit_minutes == 2.5
     assert best_trial_config(store, "s", 1).config.model["base_filters"] == 4
+    assert cfg.training.keep == "best" and not cfg.data.train_on_val
+    assert cfg.data.final_val == "whole"
+    every = final_config(best.config, 2.5, fit_on="all")  # satseg auto's final fit
+    assert every.data.train_on_val and every.training.keep == "last"
+    assert every.data.final_val == "crops" and every.data.val_crop_size == 128
+    with pytest.raises(ConfigError, match="--fit-on 'both'.*'train'.*'all'"):
+        final_config(best.config, 2.5, fit_on="both")
+    with pytest.raises(ConfigError, match="--fit-on"):
+        run_auto("sample", "5m", tmp_path / "never", fit_on="test")
+    assert not (tmp_path / "never").exists()
     with pytest.raises(ConfigError, match="--minutes"):
         final_config(best.config, 0)
     store.create_study("empty", {"params": {"x": 1}}, data="sample")
@@ -127,3 +137,30 @@ def test_train_best_round_trip(tmp_path):
         _load_initial_weights(other, run_dir, None)
     with pytest.raises(ConfigError, match="no model"):
         _load_initial_weights(other, tmp_path, None)
+
+
+@pytest.mark.slow
+def test_train_best_on_every_image_keeps_the_last_epoch(tmp_path):
+    """``fit_on="all"``: the validation image trains too, the last epoch is the model, and
+    nothing is tuned on images the model saw."""
+    from satseg.auto.final import train_best
+
+    store = _study(tmp_path)
+    res = train_best(store, "s", tmp_path / "all", minutes=0.15, progress=False, fit_on="all")
+    run_dir = tmp_path / "all"
+    meta = json.loads((run_dir / "meta.json").read_text())
+    assert "tile_2/image_part_007" in meta["train_ids"]  # the validation image trained
+    assert meta["val_ids"] == ["tile_2/image_part_007"]
+    assert "tile_7/image_part_005" not in meta["train_ids"]  # the held-out image did not
+    assert res["fit_on"] == "all" and res["postprocess"] is None
+    assert not (run_dir / "postprocess.json").exists()
+    state = json.loads((run_dir / "checkpoints" / "state.json").read_text())
+    jac = json.loads((run_dir / "jaccard.json").read_text())
+    assert jac["mean"] == pytest.approx(state["history"][-1]["val_jaccard"])  # the last epoch
+    import numpy as np
+
+    from satseg.training.run import load_keras_model
+
+    kept = load_keras_model(run_dir / "model.keras").get_weights()
+    last = load_keras_model(run_dir / "checkpoints" / "last.keras").get_weights()
+    assert all(np.array_equal(a, b) for a, b in zip(kept, last, strict=True))

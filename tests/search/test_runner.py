@@ -183,3 +183,13 @@ def test_adaptive_tpe(plain):
     res = run_search(objective=obj.quadratic, study="atpe", n_trials=6, algo="atpe",
                      **{**plain, "space": sp})
     assert res.state == "finished" and res.n_ok == 6
+
+
+def test_the_space_initial_points_are_the_first_trials(plain):
+    space = {**plain["space"], "initial_points": [{"x": 0.3}, {"x": 0.9}]}
+    kw = {**plain, "space": space, "parallelism": 1}
+    res = run_search(objective=obj.quadratic, study="ip", n_trials=4, **kw)
+    df = StudyStore(plain["store"]).trials("ip").sort_values("trial_id")
+    assert list(df["x"][:2]) == [0.3, 0.9]  # measured first, in order
+    assert len(set(df["x"][2:]) - {0.3, 0.9}) == 2  # then the algorithm's own proposals
+    assert res.best["objective"] == pytest.approx(0.0)  # x = 0.3, the known optimum

@@ -138,3 +138,42 @@ def test_dashboard_documents_are_accepted():
            "_disabled": {"augment.zoom": {"type": "uniform", "low": 0, "high": 0.2}}}
     space = load_space(doc)
     assert "augment.zoom" not in space.params and space.to_dict() == doc
+
+
+def test_initial_points_are_checked_and_kept():
+    params = {
+        "opt": {"type": "choice", "options": ["adam", "sgd"]},
+        "mom": {"type": "uniform", "low": 0.8, "high": 0.99, "when": {"opt": "sgd"}},
+        "lr": {"type": "loguniform", "low": 1e-4, "high": 1e-2},
+        "epochs": 3,
+    }
+    space = load_space({"params": params, "initial_points": [
+        {"opt": "sgd", "mom": 0.9, "lr": 1e-3}, {"opt": "adam", "lr": 2e-3, "epochs": 3}]},
+        **PLAIN)
+    assert space.params_from_vals(space.initial_vals(0)) == {
+        "opt": "sgd", "mom": 0.9, "lr": 1e-3, "epochs": 3}
+    assert space.params_from_vals(space.initial_vals(1))["opt"] == "adam"
+    assert space.initial_vals(2) is None
+    assert load_space(yaml.safe_load(space.to_yaml()), **PLAIN) == space  # kept in the document
+    for point, words in [
+        ({"opt": "adam", "lr": 0.5}, r"initial point 1: values outside the space for \['lr'\]"),
+        ({"opt": "sgd", "lr": 1e-3}, r"initial point 1: no value for \['mom'\]"),
+        ({"opt": "adam", "lr": 1e-3, "beta": 1}, r"names \['beta'\], which the space neither"),
+        ({"opt": "adam", "lr": 1e-3, "epochs": 5}, r"values outside the space for \['epochs'\]"),
+        ("adam", "must be a mapping"),
+    ]:
+        with pytest.raises(SpaceError, match=words):
+            load_space({"params": params, "initial_points": [point]}, **PLAIN)
+    with pytest.raises(SpaceError, match="must be a list"):
+        load_space({"params": params, "initial_points": {"opt": "adam"}}, **PLAIN)
+
+
+def test_the_default_space_starts_from_the_plain_unet():
+    space = load_space(None)
+    first = space.params_from_vals(space.initial_vals(0))
+    assert first["model.input_size"] == 256 and first["model.base_filters"] == 16
+    assert first["model.depth"] == 4 and first["training.learning_rate"] == pytest.approx(1e-3)
+    from satseg.search.fields import nested
+    from satseg.training import TrainConfig
+
+    TrainConfig.from_dict(nested(first))

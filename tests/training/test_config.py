@@ -32,6 +32,8 @@ def test_bundled_configs_load_and_round_trip(tmp_path):
         ({"data": {"class_balance": 1.5}}, "data.class_balance"),
         ({"data": {"classes": []}}, "data.classes"),
         ({"augment": {"d4": "yes"}}, "augment.d4.*true or false"),
+        ({"training": {"keep": "newest"}}, r"training.keep.*\['best', 'last'\]"),
+        ({"data": {"train_on_val": "yes"}}, "data.train_on_val.*true or false"),
         ({"augment": {"zoom": 0.9}}, "augment.zoom"),
         ({"model": {"depth": 9}}, "depth"),
         ({"model": {"unknown_field": 1}}, "unknown model config"),
