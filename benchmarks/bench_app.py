@@ -46,8 +46,9 @@ HOOK = """() => {
   for (const doc of window.Bokeh.documents) for (const m of doc.all_models) {
     if (m.glyph && m.glyph.type && m.glyph.type.startsWith('Image') && !m.__hooked) {
       m.__hooked = true;
+      const kind = m.glyph.type + (m.name ? ':' + m.name : '') + '#' + m.id.slice(-4);
       m.data_source.change.connect(() => { window.__upd += 1; window.__last = performance.now();
-                                           window.__times.push(window.__last); });
+                                           window.__times.push([window.__last, kind]); });
     }
   }
   return true;
@@ -201,7 +202,7 @@ def interact(page, action, pid: int | None, quiet_ms: float = 700.0) -> tuple[fl
         if now - last > quiet_ms and page.locator(".pn-loading").count() == 0:
             if os.environ.get("SATSEG_BENCH_TRACE"):  # every image update, s after the action
                 times = page.evaluate("window.__times")
-                print("   updates at", ", ".join(f"{(t - t0) / 1000:.2f}" for t in times),
+                print("   updates at", ", ".join(f"{(t - t0) / 1000:.2f} {k}" for t, k in times),
                       flush=True)
             return (last - t0) / 1000.0, loop_cpu(pid) - c0
         time.sleep(0.05)

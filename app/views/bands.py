@@ -55,6 +55,19 @@ _POOL = ThreadPoolExecutor(max_workers=2, thread_name_prefix="satseg-app-bands")
 HIST_PERCENTILES = (0.5, 99.5)
 
 
+def held(doc: Any, fn: Callable[[], None]) -> Callable[[], None]:
+    """``fn`` run with the document's events held, so that the changes it makes (image,
+    overlay, legend, extent, selects) reach the browser as one message and one layout."""
+
+    def run() -> None:
+        from panel.io.document import hold
+
+        with hold(doc):
+            fn()
+
+    return run
+
+
 def offload(work: Callable[[], Any], done: Callable[[Any], None],
             failed: Callable[[BaseException], None]) -> None:
     """Run ``work()`` in the thread pool, then ``done(result)`` (or ``failed(exc)``) on the
@@ -76,9 +89,9 @@ def offload(work: Callable[[], Any], done: Callable[[Any], None],
         from app.serverfix import next_tick
 
         if exc is not None:
-            next_tick(doc, lambda: failed(exc))
+            next_tick(doc, held(doc, lambda: failed(exc)))
         else:
-            next_tick(doc, lambda: done(fut.result()))
+            next_tick(doc, held(doc, lambda: done(fut.result())))
 
     _POOL.submit(work).add_done_callback(finished)
 

@@ -102,9 +102,9 @@ def final_config(cfg: Any, minutes: float, fit_on: str = "train") -> Any:
                                "data.final_val": "whole"}
     if fit_on == "all":
         # Every image trains. Why: the search validates on whole scene/folder groups, and one
-        # group can hold most of a class (on the Dubai tiles, tile 4 holds 84% of the building
+        # group can hold most of a class (on the Dubai tiles, tile 4 holds 83% of the building
         # pixels left for training); a final model without it scored 0.29 on held-out tiles,
-        # with it 0.47 (docs/search.md). The schedule decays to the deadline, so the last epoch
+        # with it 0.43 (docs/search.md). The schedule decays to the deadline, so the last epoch
         # is kept; validation scores then measure fit, and crops are enough for them.
         changes.update({"data.train_on_val": True, "training.keep": "last",
                         "data.final_val": "crops"})
