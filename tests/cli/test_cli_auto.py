@@ -56,8 +56,12 @@ def test_auto_end_to_end_on_the_sample(capsys, tmp_path):
     assert set(report["per_class"]) == {"Building", "Land", "Road", "Vegetation", "Water"}
     assert set(report["seconds"]) == {"search", "final", "tune", "report"}
     assert sum(report["seconds"].values()) < 3 * 60 + 60  # the budget, with a minute's slack
-    assert HELD_OUT not in json.loads((out / "meta.json").read_text())["train_ids"]
-    assert (out / "postprocess.json").is_file() and (out / "report.md").is_file()
+    meta = json.loads((out / "meta.json").read_text())
+    assert HELD_OUT not in meta["train_ids"]
+    # --fit-on all (the default): the validation images trained too, nothing was tuned on them
+    assert set(meta["val_ids"]) <= set(meta["train_ids"]) and report["fit_on"] == "all"
+    assert not (out / "postprocess.json").exists() and (out / "report.md").is_file()
+    assert "Post-processing not tuned" in stdout and state["stages"]["tune"]["skipped"]
     # the run folder is refused again without --resume, and --resume of a done run is quick
     code, _, err = run(capsys, "auto", "--data", "sample", "--budget", "3m", "--out", str(out))
     assert code == 2 and "--resume" in err
