@@ -84,15 +84,21 @@ def best_trial_config(store: Any, study: str, trial_id: int | None = None) -> Be
 FIT_ON = ("train", "all")
 
 
+def check_fit_on(fit_on: str) -> None:
+    """ConfigError unless ``fit_on`` is one of :data:`FIT_ON`."""
+    if fit_on not in FIT_ON:
+        raise ConfigError(f"--fit-on {fit_on!r}: use 'train' (validation images held out, best "
+                          "epoch kept, post-processing tuned on them) or 'all' (every image, "
+                          "last epoch kept)")
+
+
 def final_config(cfg: Any, minutes: float, fit_on: str = "train") -> Any:
     """``cfg`` trained for ``minutes`` with the learning rate decayed to the deadline, on the
     images ``fit_on`` names (:data:`FIT_ON`)."""
     if not (isinstance(minutes, (int, float)) and math.isfinite(minutes) and minutes > 0):
         raise ConfigError(f"--minutes {minutes!r}: give a positive number of minutes for the "
                           "final training")
-    if fit_on not in FIT_ON:
-        raise ConfigError(f"--fit-on {fit_on!r}: use 'train' (validation images held out, best "
-                          "epoch kept) or 'all' (every image, last epoch kept)")
+    check_fit_on(fit_on)
     changes: dict[str, Any] = {"training.schedule": "cosine_time",
                                "training.time_limit_minutes": float(minutes),
                                "training.epochs": MANY_EPOCHS,

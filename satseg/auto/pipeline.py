@@ -106,13 +106,10 @@ def run_auto(data: str | Path, budget: str | float, out: str | Path, *,
     report dict (also written as ``out/report.json``/``report.md``). ``fit_on``: what the final
     fit trains on (:data:`satseg.auto.final.FIT_ON`; ``all`` adds the validation images and
     leaves nothing to tune on, so the tuning stage is skipped)."""
-    from satseg.auto.final import FIT_ON
+    from satseg.auto.final import check_fit_on
     from satseg.search.budget import parse_duration
 
-    if fit_on not in FIT_ON:
-        raise ConfigError(f"--fit-on {fit_on!r}: use 'all' (every image, last epoch kept) or "
-                          "'train' (validation images held out, best epoch kept, "
-                          "post-processing tuned on them)")
+    check_fit_on(fit_on)
     out = Path(out).resolve()
     state = _check_out(out, resume)
     budget_s = parse_duration(budget)
@@ -191,7 +188,7 @@ def _stages(out: Path, state: dict[str, Any], plan: AutoPlan, stages: dict[str, 
             _write_state(out, state)
         done("final", minutes=round(minutes, 2), **res)
     if not stages.get("tune", {}).get("done") and state.get("fit_on", "train") == "all":
-        t = timed("tune")
+        timed("tune")
         done("tune", skipped="the final fit trained on the validation images: nothing is left "
                              "to tune the post-processing on (satseg predict's defaults apply)")
     if not stages.get("tune", {}).get("done"):

@@ -95,18 +95,24 @@ class HyperoptState:
         """Like :meth:`ask`, for a given point (a space's ``initial_points``): ``(flat params,
         vals)``; it is now *running*, and :meth:`tell` records its result."""
         from hyperopt import JOB_STATE_RUNNING
-        from hyperopt.utils import coarse_utcnow
 
         vals = {k: list(v) for k, v in vals.items()}
+        self._insert(tid, vals, JOB_STATE_RUNNING, {"status": "new"})
+        return self.flat(vals), vals
+
+    def _insert(self, tid: int, vals: dict[str, list], state: int, result: dict[str, Any]) -> None:
+        """A trial document for ``vals`` in state ``state`` (not proposed by the algorithm)."""
+        from hyperopt.utils import coarse_utcnow
+
         misc = {"tid": tid, "cmd": ("domain_attachment", "FMinIter_Domain"), "workdir": None,
-                "idxs": {k: ([tid] if v else []) for k, v in vals.items()}, "vals": vals}
-        docs = self.trials.new_trial_docs([tid], [None], [{"status": "new"}], [misc])
+                "idxs": {k: ([tid] if v else []) for k, v in vals.items()},
+                "vals": {k: list(v) for k, v in vals.items()}}
+        docs = self.trials.new_trial_docs([tid], [None], [result], [misc])
         for d in docs:
-            d["state"] = JOB_STATE_RUNNING
+            d["state"] = state
             d["book_time"] = d["refresh_time"] = coarse_utcnow()
         self.trials.insert_trial_docs(docs)
         self.trials.refresh()
-        return self.flat(vals), vals
 
     def _history(self):
         """What the algorithm sees: every trial (TPE: running ones count as pending, as in
@@ -154,18 +160,8 @@ class HyperoptState:
         """Add a finished trial from the store (resume, refined space)."""
         from hyperopt import JOB_STATE_DONE, STATUS_OK
 
-        misc = {"tid": tid, "cmd": ("domain_attachment", "FMinIter_Domain"), "workdir": None,
-                "idxs": {k: ([tid] if v else []) for k, v in vals.items()},
-                "vals": {k: list(v) for k, v in vals.items()}}
-        result = {"status": STATUS_OK, "loss": self.sign * float(objective)}
-        from hyperopt.utils import coarse_utcnow
-
-        docs = self.trials.new_trial_docs([tid], [None], [result], [misc])
-        for d in docs:
-            d["state"] = JOB_STATE_DONE
-            d["book_time"] = d["refresh_time"] = coarse_utcnow()
-        self.trials.insert_trial_docs(docs)
-        self.trials.refresh()
+        self._insert(tid, vals, JOB_STATE_DONE,
+                     {"status": STATUS_OK, "loss": self.sign * float(objective)})
 
     def __len__(self) -> int:
         return len(self.trials.trials)
