@@ -54,6 +54,11 @@ class ASHA:
             ``min_budget * eta**k`` not above it.
         eta: reduction factor (>= 2): the top ``1/eta`` of a rung go on, with ``eta`` x budget.
         maximize: True when a higher objective is better (Jaccard).
+        protected: trials promoted at every rung whatever their rank there (the space's
+            ``initial_points``: known-good configurations). Why: on a CPU budget rung 0 is a
+            few dozen steps, and its ranking measures how fast a network starts, not where it
+            ends; the plain U-Net recipe ranked last there on the Dubai tiles (0.07 after 40
+            steps) and was cut, although it trains best in minutes (docs/search.md).
     """
 
     min_budget: float = 1.0
@@ -64,6 +69,7 @@ class ASHA:
     results: list[dict[int, float | None]] = field(default_factory=list)
     promoted: list[set[int]] = field(default_factory=list)
     running: dict[int, int] = field(default_factory=dict)  # trial_id -> rung it runs at
+    protected: set[int] = field(default_factory=set)
 
     def __post_init__(self) -> None:
         if not (isinstance(self.eta, int) and self.eta >= 2):
@@ -133,14 +139,17 @@ class ASHA:
 
     def promotable(self, rung: int) -> list[int]:
         """Trials in the top ``floor(n / eta)`` of ``rung`` (n = results there, failed ones
-        counted as the worst) that succeeded and were not promoted yet, best first."""
+        counted as the worst) that succeeded and were not promoted yet, best first; the
+        :attr:`protected` ones that succeeded come before them, whatever their rank."""
         if rung >= self.top:
             return []
         res = self.results[rung]
         n_top = len(res) // self.eta
-        ranked = sorted(res.items(), key=self._key, reverse=True)[:n_top]
-        return [tid for tid, obj in ranked
-                if obj is not None and tid not in self.promoted[rung]]
+        ranked = sorted(res.items(), key=self._key, reverse=True)
+        first = [tid for tid, obj in ranked if tid in self.protected]
+        order = first + [tid for tid, _ in ranked[:n_top] if tid not in self.protected]
+        return [tid for tid in order
+                if res[tid] is not None and tid not in self.promoted[rung]]
 
     def next_job(self, allow_new: bool = True) -> Job | None:
         """ASHA's ``get_job``: the best promotion, looking from the top rung down; else a new

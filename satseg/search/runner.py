@@ -188,7 +188,10 @@ class _Driver:
         """ASHA's rungs (``fidelity='asha'``) and the study's budget clock (see asha.py,
         budget.py); with neither, the loop behaves as before."""
         s = self.s
-        self.asha = (ASHA(s.min_budget, s.max_budget, s.eta, s.direction == "maximize")
+        # the space's initial points are trials 0..n-1 (see _submit) and go to the top rung
+        n_initial = len(getattr(self.space, "initial_points", None) or [])
+        self.asha = (ASHA(s.min_budget, s.max_budget, s.eta, s.direction == "maximize",
+                          protected=set(range(n_initial)))
                      if s.fidelity == "asha" else None)
         # a stop takes a few seconds to take effect: keep them free at the end
         self.clock = BudgetClock(s.budget, margin=min(10.0, 0.02 * s.budget) if s.budget else 0)

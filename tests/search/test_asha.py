@@ -100,6 +100,24 @@ def test_allow_new_false_and_abandon():
     assert a.rung_of(2) == 0 and a.rung_of(7) is None
 
 
+def test_protected_trials_reach_the_top_rung_whatever_their_rank():
+    a = ASHA(1, 9, 3, protected={0})
+    for tid, obj in enumerate([0.05, 0.9, 0.2, 0.3]):  # the protected trial 0 is the worst
+        a.start(tid, 0)
+        a.report(tid, 0, obj)
+    assert a.promotable(0) == [0, 1]  # protected first, then the top third (floor(4/3) = 1)
+    job = a.next_job()
+    assert (job.kind, job.trial_id, job.rung) == ("promote", 0, 1)
+    a.start(0, 1)
+    assert a.promotable(0) == [1]  # promoted once only
+    a.report(0, 1, 0.1)
+    assert a.next_job().trial_id == 0 and a.next_job().rung == 2  # alone at rung 1, still on
+    b = ASHA(1, 9, 3, protected={0})
+    b.start(0, 0)
+    b.report(0, 0, None)  # a protected trial that failed is not promoted
+    assert b.promotable(0) == [] and b.next_job().kind == "new"
+
+
 def test_resume_from_finished_trials():
     a = ASHA(1, 9, 3)
     a.add_finished(0, 1, 0.9)

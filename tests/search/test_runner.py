@@ -193,3 +193,18 @@ def test_the_space_initial_points_are_the_first_trials(plain):
     assert list(df["x"][:2]) == [0.3, 0.9]  # measured first, in order
     assert len(set(df["x"][2:]) - {0.3, 0.9}) == 2  # then the algorithm's own proposals
     assert res.best["objective"] == pytest.approx(0.0)  # x = 0.3, the known optimum
+
+
+def test_initial_points_reach_the_top_asha_rung(plain):
+    """An initial point (a known-good configuration) goes on at every rung, even when it
+    ranks last at rung 0, where a few steps tell how fast a network starts, not where it ends."""
+    from tests.search import asha_objectives as ao
+
+    space = {**plain["space"], "initial_points": [{"x": 0.95}]}  # far from the optimum 0.3
+    kw = {**plain, "space": space, "parallelism": 1}
+    run_search(objective=ao.rungs, study="ipa", n_trials=4, fidelity="asha", min_budget=1,
+               max_budget=9, eta=3, algo="random", **kw)
+    df = StudyStore(plain["store"]).trials("ipa").set_index("trial_id")
+    assert df.loc[0, "x"] == 0.95 and df.loc[0, "rung"] == 2 and df.loc[0, "budget"] == 9
+    hist = StudyStore(plain["store"]).trial("ipa", 0)["history"]
+    assert [h["epoch"] for h in hist] == list(range(1, 10))  # continued, never restarted
