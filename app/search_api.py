@@ -95,8 +95,21 @@ def fields_from_space(doc: dict[str, Any]) -> list[Field]:
     return fields_from_dict(doc)
 
 
-def space_from_fields(fields: list[Field]) -> dict[str, Any]:
-    return dict_from_fields(fields)
+#: Top-level keys of a space document that are not parameters; the editor's widgets do not
+#: show them, and a document rebuilt from the widgets keeps them (a space's ``initial_points``
+#: were dropped when a search was started from the dashboard).
+SPACE_EXTRAS = ("initial_points", "description")
+
+
+def space_extras(doc: dict[str, Any]) -> dict[str, Any]:
+    """The :data:`SPACE_EXTRAS` entries of a space document."""
+    return {k: doc[k] for k in SPACE_EXTRAS if k in doc and "params" in doc}
+
+
+def space_from_fields(fields: list[Field], extras: dict[str, Any] | None = None
+                      ) -> dict[str, Any]:
+    """The space document of the editor's ``fields``, with ``extras`` (:func:`space_extras`)."""
+    return {**dict_from_fields(fields), **(extras or {})}
 
 
 def load(doc: Any):
@@ -104,8 +117,8 @@ def load(doc: Any):
     return _search().load_space(doc)
 
 
-def validate(fields: list[Field]) -> None:
-    load(dict_from_fields(fields))
+def validate(fields: list[Field], extras: dict[str, Any] | None = None) -> None:
+    load(space_from_fields(fields, extras))
 
 
 def existing_trials(store, studies: list[str]) -> dict[str, int]:

@@ -83,6 +83,7 @@ class HyperspaceView(param.Parameterized):
     def __init__(self, studies: StudyState, catalog: Catalog, **params):
         self.catalog = catalog
         self.fields: list[Field] = []
+        self.space_extras: dict[str, Any] = {}
         self.job: Job | None = None
         self.controller: Any = None
         #: More ``SearchSettings`` for every search started here (tests: a plain objective).
@@ -116,13 +117,15 @@ class HyperspaceView(param.Parameterized):
         try:
             doc = parse_yaml(text)
             fields = search_api.fields_from_space(doc)
-            search_api.validate(fields)
+            extras = search_api.space_extras(doc)
+            search_api.validate(fields, extras)
         except Exception as exc:  # noqa: BLE001 - shown next to the editor
             self.yaml_error = readable_error(exc)
             return False
         self.yaml_error = ""
         names_changed = [f.name for f in fields] != [f.name for f in self.fields]
         self.fields = fields
+        self.space_extras = extras
         self.field_errors = {}
         with param.parameterized.batch_call_watchers(self):
             self.yaml_text = text
@@ -142,7 +145,7 @@ class HyperspaceView(param.Parameterized):
         msg = check_field(target)
         if not msg:
             try:
-                search_api.validate(fields)
+                search_api.validate(fields, self.space_extras)
             except Exception as exc:  # noqa: BLE001
                 msg = readable_error(exc)
         errors = dict(self.field_errors)
@@ -153,9 +156,14 @@ class HyperspaceView(param.Parameterized):
         errors.pop(name, None)
         self.fields = fields
         self.field_errors = errors
-        self.yaml_text = dump_yaml(search_api.space_from_fields(fields))
+        self.yaml_text = dump_yaml(self.space_doc())
         self.yaml_error = ""
         return True
+
+    def space_doc(self) -> dict[str, Any]:
+        """The space as edited: the widgets' parameters and the YAML's other top-level entries
+        (``initial_points``, ``description``)."""
+        return search_api.space_from_fields(self.fields, self.space_extras)
 
     def field(self, name: str) -> Field:
         return next(f for f in self.fields if f.name == name)
@@ -213,7 +221,7 @@ class HyperspaceView(param.Parameterized):
         per_class = self.class_mode != CLASS_MODES[0]
         return self._launch(search_api.SearchController(
             store=store, store_path=self.studies.store_paths[self.studies.store],
-            data=self.catalog.paths[self.dataset], space=search_api.space_from_fields(self.fields),
+            data=self.catalog.paths[self.dataset], space=self.space_doc(),
             study=self.study_name, classes=list(self.classes), per_class=per_class,
             n_trials=self.n_trials, parallelism=self.parallelism,
             scheduler=self.scheduler if self.cluster == "scheduler" else None, resume=resume,

@@ -19,6 +19,12 @@ TILE = {**{k: v for k, v in RGB_OPTS.items() if k not in ("data_aspect", "frame_
         "tools": []}
 TILE_WIDTH = 330
 
+def tile_height(h: int, w: int) -> int:
+    """Frame height of a Results tile (:data:`TILE_WIDTH` wide) for an ``h`` x ``w`` image:
+    its aspect (square pixels), kept within 160-640 px."""
+    return int(min(max(TILE_WIDTH * h / w, 160), 640))
+
+
 #: ``pn.bind`` untyped: Panel's stubs declare its function a generator.
 bind: Any = pn.bind
 
@@ -75,12 +81,23 @@ def results_layout(view: ResultsView) -> pn.viewable.Viewable:
     def shape():
         return view.catalog.shape(view.dataset, view.image)
 
+    def tile_size() -> tuple[int, int]:
+        try:
+            h, w = shape() if view.image else (1, 1)
+        except Exception:  # noqa: BLE001 - the error shows in the page already
+            h, w = 1, 1
+        return TILE_WIDTH, tile_height(h, w)
+
     # One base image shared by the four panes (their axes are linked: a pan redraws all four).
-    bases = [raster_dmap(base, [state], shape=shape)] * 4
-    tops = [raster_dmap(lambda s: pred("trial", s), [state], shape=shape),
-            raster_dmap(lambda s: pred("other", s), [state], shape=shape),
-            raster_dmap(truth, [state], shape=shape),
-            raster_dmap(errors, [state], shape=shape)]
+    # Rasterised at the tiles' fixed frame size: with the browser's PlotSize stream, every pane
+    # was drawn again once the browser had laid the tab out (eight renders on the server's
+    # event loop right after page load, delaying the first interaction by up to 0.4 s).
+    def dmap(fn):
+        return raster_dmap(fn, [state], shape=shape, size=tile_size)
+
+    bases = [dmap(base)] * 4
+    tops = [dmap(lambda s: pred("trial", s)), dmap(lambda s: pred("other", s)), dmap(truth),
+            dmap(errors)]
     layers = bases[:1] + tops
     p1, p2, gt = (d.apply.opts(alpha=view.param.alpha) for d in tops[:3])
     em = tops[3]
@@ -95,7 +112,7 @@ def results_layout(view: ResultsView) -> pn.viewable.Viewable:
             h, w = view.catalog.shape(dataset, image) if image else (1, 1)
         except Exception:  # noqa: BLE001 - the error shows in the page already
             h, w = 1, 1
-        fh = int(min(max(TILE_WIDTH * h / w, 160), 640))
+        fh = tile_height(h, w)
         reset_view(*layers)
         tile = dict(TILE, frame_width=TILE_WIDTH, frame_height=fh)
         panes = [

@@ -63,3 +63,21 @@ def test_bad_yaml_changes_nothing(catalog, tmp_path):
     view.study_name = "s"
     plan = view.plan()
     assert len(plan) == len(view.classes) and plan[0][1] == [view.classes[0]]
+
+
+def test_the_editor_keeps_a_space_initial_points(catalog, tmp_path):
+    """The default space's initial points (not shown as widgets) survive a widget edit and are
+    in the space a search is started with; one a widget edit would exclude is refused there."""
+    from app.studies import StudyState
+    from app.views.hyperspace import HyperspaceView
+
+    view = HyperspaceView(StudyState({"s.db": str(tmp_path / "s.db")}), catalog)
+    points = view.space_doc()["initial_points"]
+    assert points and points[0]["model.depth"] == 4  # the default space's plain recipe
+    assert view.update_field("model.dropout", high=0.3) is True
+    assert parse_yaml(view.yaml_text)["initial_points"] == points
+    assert view.space_doc()["initial_points"] == points
+    # depth 4 is the first point's: a range without it is refused, and names the point
+    assert view.update_field("model.depth", low=5, high=6) is False
+    assert "model.depth" in view.field_errors and "initial" in view.field_errors["model.depth"]
+    assert view.space_doc()["params"]["model.depth"]["low"] == 3  # the last valid state
