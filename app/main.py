@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from typing import Any
 
 import holoviews as hv
 import panel as pn
@@ -15,6 +16,13 @@ from app.settings import AppSettings
 log = logging.getLogger("satseg.app")
 
 TABS = ("Bands", "Hyperspace", "Trials", "Results")
+#: The other tabs are built at the latest this long after the page has loaded, even while the
+#: Bands tab still waits for its first picture.
+BUILD_LATER_AFTER_MS = 5000
+#: Set once a page has built all its tabs: the warm-up's prefetch (registering large scenes,
+#: Python-heavy, holding the GIL much of the time) waits for it, up to PREFETCH_WAIT_S.
+PAGE_BUILT = threading.Event()
+PREFETCH_WAIT_S = 30.0
 _CATALOGS: dict[AppSettings, Catalog] = {}
 
 
@@ -52,6 +60,10 @@ def warm_up(catalog: Catalog | None = None, max_datasets: int = 8) -> None:
         pass
     if catalog is None:
         return
+    # The first page draws before the prefetch competes with it for the GIL (a first picture
+    # came 9-18 s after the page while a 3349 px scene registered); a server nobody visits
+    # prefetches after PREFETCH_WAIT_S anyway.
+    PAGE_BUILT.wait(PREFETCH_WAIT_S)
     for name in catalog.names()[:max_datasets]:
         try:
             catalog.prefetch(name)
@@ -120,19 +132,18 @@ class Dashboard(param.Parameterized):
         data_select = w.Select.from_param(self.bands.param.dataset, name="Data set")
         store_select = w.Select.from_param(self.studies.param.store, name="Study store")
         study_select = w.Select.from_param(self.studies.param.study, name="Study")
-        def deferred(build, view):
-            # Built right after the page has loaded (the Bands tab first), then kept: switching
-            # tabs only shows what is already in the browser.
-            return pn.param.ParamFunction(lambda: build(view), defer_load=True,
-                                          sizing_mode="stretch_width")
 
         # The tab bar holds empty panels; each tab's content is a root of its own in the page,
         # shown while its tab is active. In one pn.Tabs every change in any tab (the Trials
         # refresh while a search runs, a Bands redraw) made the browser lay out and repaint
         # all four tabs: 1-3 s per Bands update beside a search. Separate roots are laid out
         # alone, and switching tabs only shows what is already in the browser.
-        bodies = [bands_layout(self.bands), deferred(hyperspace_layout, self.hyperspace),
-                  deferred(trials_layout, self.trials), deferred(results_layout, self.results)]
+        later = [(hyperspace_layout, self.hyperspace), (trials_layout, self.trials),
+                 (results_layout, self.results)]
+        holders = [pn.Column(sizing_mode="stretch_width", min_height=240, loading=True)
+                   for _ in later]
+        bodies = [bands_layout(self.bands), *holders]
+        self._build_later(later, holders)
         tabs = pn.Tabs(*((name, pn.Spacer(height=0, sizing_mode="stretch_width"))
                          for name in TABS), sizing_mode="stretch_width", name="tabs")
         for i, body in enumerate(bodies):
@@ -172,6 +183,62 @@ class Dashboard(param.Parameterized):
         if pn.state.curdoc is not None and pn.state.curdoc.session_context is not None:
             pn.state.add_periodic_callback(self.refresh, period=self.settings.refresh_ms)
         return template
+
+    def _build_later(self, later: list, holders: list[pn.Column]) -> None:
+        """Build the other tabs into ``holders`` once the Bands tab has drawn its first
+        picture, one tab per event-loop turn, then keep them: switching tabs only shows what
+        is already in the browser.
+
+        Why: built as soon as the page had loaded (Panel's ``defer_load``), the three tabs
+        and their first renders ran on the event loop before the Bands image's own refresh,
+        queued behind them: the first picture came 9-18 s after the page on a loaded machine
+        (issue 12). One tab per turn lets a click between two builds be served."""
+        doc = pn.state.curdoc
+        served = doc is not None and doc.session_context is not None
+        session_doc: Any = doc
+
+        def build(i: int) -> None:
+            fn, view = later[i]
+            try:
+                holders[i].objects = [fn(view)]
+            except Exception as exc:  # noqa: BLE001 - one broken tab must not stop the others
+                log.exception("building tab %s failed", TABS[i + 1])
+                from app.jobs import readable_error
+
+                holders[i].objects = [pn.pane.Alert(
+                    f"this tab could not be built: {readable_error(exc)}", alert_type="danger")]
+            holders[i].loading = False
+            if i + 1 < len(later):
+                schedule(lambda: build(i + 1))
+            else:
+                PAGE_BUILT.set()
+
+        if not served:  # a notebook or a test: no event loop to share
+            for i in range(len(later)):
+                fn, view = later[i]
+                holders[i].objects = [fn(view)]
+                holders[i].loading = False
+            return
+
+        def schedule(fn) -> None:
+            from app.serverfix import next_tick
+
+            next_tick(session_doc, fn)
+
+        import time
+
+        def start(since: float) -> None:
+            # The picture is in the plot (rasterised in a refresh that waits for the page's
+            # websocket, then for the loop), or there will be none (no data set, an error),
+            # or it takes long (a large scene registering first): the tabs need not wait.
+            bands = self.bands
+            if (bands.painted or bands.error or not self.catalog.names()
+                    or time.monotonic() - since > BUILD_LATER_AFTER_MS / 1000):
+                schedule(lambda: build(0))
+            else:
+                session_doc.add_timeout_callback(lambda: start(since), 100)
+
+        pn.state.onload(lambda: start(time.monotonic()))
 
     def _help(self) -> str:
         return (

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections import deque
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
@@ -68,10 +69,40 @@ def held(doc: Any, fn: Callable[[], None]) -> Callable[[], None]:
     return run
 
 
+class Inbox:
+    """Results of one session's background work, each applied once on the session's thread:
+    by the next-tick callback that :func:`offload` schedules for it or, should that callback be
+    lost, by the page's periodic refresh (:meth:`BandsView.poll`).
+
+    Why: a next-tick callback added from a worker thread while the page's session was being set
+    up was sometimes never run (seen once in four page loads: the first picture never came,
+    the plot kept its empty axes); the refresh bounds such a loss to its period."""
+
+    def __init__(self) -> None:
+        self._items: deque[Callable[[], None]] = deque()
+
+    def put(self, fn: Callable[[], None]) -> None:
+        self._items.append(fn)
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    def drain(self) -> None:
+        """Run the waiting results in order (each once, whichever thread of the session's
+        callbacks gets it first)."""
+        while True:
+            try:
+                fn = self._items.popleft()
+            except IndexError:
+                return
+            fn()
+
+
 def offload(work: Callable[[], Any], done: Callable[[Any], None],
-            failed: Callable[[BaseException], None]) -> None:
+            failed: Callable[[BaseException], None], inbox: Inbox | None = None) -> None:
     """Run ``work()`` in the thread pool, then ``done(result)`` (or ``failed(exc)``) on the
-    session's thread; synchronously when there is no browser session."""
+    session's thread; synchronously when there is no browser session. With ``inbox``, the
+    result also waits there until applied (see :class:`Inbox`)."""
     doc = pn.state.curdoc
     if doc is None or doc.session_context is None:
         try:
@@ -89,9 +120,15 @@ def offload(work: Callable[[], Any], done: Callable[[Any], None],
         from app.serverfix import next_tick
 
         if exc is not None:
-            next_tick(doc, held(doc, lambda: failed(exc)))
+            item: Callable[[], None] = lambda: failed(exc)  # noqa: E731
         else:
-            next_tick(doc, held(doc, lambda: done(fut.result())))
+            result = fut.result()
+            item = lambda: done(result)  # noqa: E731
+        if inbox is None:
+            next_tick(doc, held(doc, item))
+        else:
+            inbox.put(item)
+            next_tick(doc, held(doc, inbox.drain))
 
     _POOL.submit(work).add_done_callback(finished)
 
@@ -186,6 +223,10 @@ class BandsView(param.Parameterized):
         self._gen = {"frame": 0, "labels": 0, "spectrum": 0}
         self._applying = False
         self.drawn: Frame | None = None
+        self.inbox = Inbox()
+        #: the :attr:`frame` whose image the plot last rasterised (0: no picture yet); set by
+        #: the plot's callback, read by the page to build the other tabs after the first picture
+        self.painted = 0
         #: ((data set, image), class index map, colour table) of the ground truth shown
         self.overlay: tuple[tuple, np.ndarray, np.ndarray] | None = None
         self.legend: list[tuple[str, str]] = []
@@ -252,7 +293,7 @@ class BandsView(param.Parameterized):
             log.warning("%s", self.error)
             self.busy = False
 
-        offload(lambda: self.prepare(sel, level), done, failed)
+        offload(lambda: self.prepare(sel, level), done, failed, self.inbox)
 
     def prepare(self, sel: Selection, level: str = "layer") -> tuple[Selection, dict, Frame | None]:
         """Read and compute what the plots draw for ``sel`` (any thread). Returns the selection
@@ -359,7 +400,7 @@ class BandsView(param.Parameterized):
             if gen == self._gen["labels"]:
                 self.error = f"cannot read the labels: {readable_error(exc)}"
 
-        offload(lambda: self._prepare_labels(sel), done, failed)
+        offload(lambda: self._prepare_labels(sel), done, failed, self.inbox)
 
     def _prepare_labels(self, sel: Selection):
         drawn = self._overlay(sel)
@@ -384,10 +425,15 @@ class BandsView(param.Parameterized):
             if gen == self._gen["spectrum"]:
                 self.error = f"cannot read the pixel's spectrum: {readable_error(exc)}"
 
-        offload(self.spectrum, done, failed)
+        offload(self.spectrum, done, failed, self.inbox)
 
     def poll(self) -> None:
-        """Periodic refresh hook of the dashboard (nothing to poll: results arrive by callback)."""
+        """Periodic refresh hook of the dashboard: results whose callback was lost (see
+        :class:`Inbox`)."""
+        if len(self.inbox):
+            log.info("applying %d background result(s) whose callback did not run",
+                     len(self.inbox))
+            held(pn.state.curdoc, self.inbox.drain)()
 
     # ---------------------------------------------------------------- data
     @property

@@ -296,7 +296,12 @@ def bands_layout(view: BandsView) -> pn.viewable.Viewable:
 
     # The frame is sized by extent_hook, so each layer is rasterised at that size from the
     # first render; the overlay is rasterised again only when it or the image changes.
-    single = raster_dmap(lambda step: _single(view, step), [frame], shape=shape, label="layer",
+    def draw_single(step: int):
+        if view.drawn is not None:
+            view.painted = view.frame
+        return _single(view, step)
+
+    single = raster_dmap(draw_single, [frame], shape=shape, label="layer",
                          size=size, key=drawn_key)
     rgb_r = raster_dmap(lambda step: _rgb(view, step), [frame], shape=shape, label="composite",
                         size=size, key=drawn_key)

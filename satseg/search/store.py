@@ -585,12 +585,20 @@ class StudyStore:
         return int(n)
 
     def best_trial(self, study: str) -> dict[str, Any] | None:
-        """The finished (ok) trial with the best objective, or None."""
+        """The finished (ok) trial with the best objective, or None. In a multi-fidelity (ASHA)
+        study, the best of those at the highest rung reached: objectives of different budgets
+        are not comparable (a trial cut after 3 epochs can out-score one trained for 9 on a
+        noisy validation set), and BOHB's incumbent is likewise the best at the largest budget
+        (Falkner et al. 2018)."""
         direction = self.study(study)["direction"]
         ok = [r for r in self.trial_rows(study) if r["status"] == "ok"
               and r["objective"] is not None]
         if not ok:
             return None
+        rungs = [int(r["rung"]) for r in ok if r.get("rung") is not None]
+        if rungs:
+            top = max(rungs)
+            ok = [r for r in ok if r.get("rung") is not None and int(r["rung"]) == top]
         sign = 1 if direction == "maximize" else -1
         best = max(ok, key=lambda r: sign * r["objective"])
         return self.trial(study, best["trial_id"])

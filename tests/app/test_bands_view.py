@@ -178,3 +178,21 @@ def test_legend_html_names_each_class_with_its_colour():
     assert "Water" in out and "#0000ff" in out and "#303030" in out
     assert "<b>Road</b>" not in out and "&lt;b&gt;Road" in out  # names are escaped
     assert legend_html([]) == ""
+
+
+def test_inbox_applies_each_result_once_and_poll_applies_a_lost_one(catalog):
+    from app.views.bands import Inbox
+
+    box, seen = Inbox(), []
+    box.put(lambda: seen.append(1))
+    box.put(lambda: seen.append(2))
+    box.drain()
+    box.drain()  # the second drain (the periodic refresh after the callback) finds nothing
+    assert seen == [1, 2] and len(box) == 0
+    # a background result whose next-tick callback never ran: the page's refresh applies it
+    view = BandsView(catalog)
+    before = view.frame
+    sel, changes, frame = view.prepare(view.selection(), "layer")
+    view.inbox.put(lambda: view._apply(sel, changes, frame))
+    view.poll()
+    assert view.frame == before + 1 and len(view.inbox) == 0

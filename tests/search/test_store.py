@@ -55,6 +55,15 @@ def test_store_is_wal_and_records_everything(store):
     assert store.best_trial("s1")["trial_id"] == 0
 
 
+def test_best_trial_of_an_asha_study_is_the_best_at_the_highest_rung(store):
+    for tid, rung, obj in [(0, 2, 0.24), (1, 1, 0.26), (2, 0, 0.9), (3, 2, 0.20)]:
+        store.add_trial("s1", tid, {"x": tid / 10})
+        store.update_trial("s1", tid, rung=rung, budget=3 ** rung)
+        store.finish_trial("s1", tid, status="ok", objective=obj)
+    # 0.26 (3 epochs) and 0.9 (1 epoch) are not comparable with 0.24 after 9 epochs
+    assert store.best_trial("s1")["trial_id"] == 0
+
+
 def test_states_and_errors(store):
     assert store.study_state("s1") == "created"
     store.request_pause("s1")
