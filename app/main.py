@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from typing import Any
 
 import holoviews as hv
@@ -213,19 +214,17 @@ class Dashboard(param.Parameterized):
             else:
                 PAGE_BUILT.set()
 
-        if not served:  # a notebook or a test: no event loop to share
-            for i in range(len(later)):
-                fn, view = later[i]
-                holders[i].objects = [fn(view)]
-                holders[i].loading = False
-            return
-
         def schedule(fn) -> None:
+            if not served:  # a notebook or a test: no event loop to share
+                fn()
+                return
             from app.serverfix import next_tick
 
             next_tick(session_doc, fn)
 
-        import time
+        if not served:
+            build(0)
+            return
 
         def start(since: float) -> None:
             # The picture is in the plot (rasterised in a refresh that waits for the page's

@@ -104,15 +104,10 @@ def results_layout(view: ResultsView) -> pn.viewable.Viewable:
     legend = " ".join(f"<span style='color:{c}'>&#9632;</span> {k}" for k, c in ERROR_COLOURS.items())
 
     def grid(image, active):
-        dataset = view.dataset
         # Fixed frames with the image's aspect (square pixels); rebuilt when the image changes.
         if not active:
             return pn.pane.Markdown("")
-        try:
-            h, w = view.catalog.shape(dataset, image) if image else (1, 1)
-        except Exception:  # noqa: BLE001 - the error shows in the page already
-            h, w = 1, 1
-        fh = tile_height(h, w)
+        fh = tile_size()[1]
         reset_view(*layers)
         tile = dict(TILE, frame_width=TILE_WIDTH, frame_height=fh)
         panes = [
