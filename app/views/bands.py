@@ -99,10 +99,10 @@ class Inbox:
 
 
 def offload(work: Callable[[], Any], done: Callable[[Any], None],
-            failed: Callable[[BaseException], None], inbox: Inbox | None = None) -> None:
+            failed: Callable[[BaseException], None], inbox: Inbox) -> None:
     """Run ``work()`` in the thread pool, then ``done(result)`` (or ``failed(exc)``) on the
-    session's thread; synchronously when there is no browser session. With ``inbox``, the
-    result also waits there until applied (see :class:`Inbox`)."""
+    session's thread; synchronously when there is no browser session. The result waits in
+    ``inbox`` until applied (see :class:`Inbox`)."""
     doc = pn.state.curdoc
     if doc is None or doc.session_context is None:
         try:
@@ -124,11 +124,8 @@ def offload(work: Callable[[], Any], done: Callable[[Any], None],
         else:
             result = fut.result()
             item = lambda: done(result)  # noqa: E731
-        if inbox is None:
-            next_tick(doc, held(doc, item))
-        else:
-            inbox.put(item)
-            next_tick(doc, held(doc, inbox.drain))
+        inbox.put(item)
+        next_tick(doc, held(doc, inbox.drain))
 
     _POOL.submit(work).add_done_callback(finished)
 

@@ -146,7 +146,7 @@ class ASHA:
         res = self.results[rung]
         n_top = len(res) // self.eta
         ranked = sorted(res.items(), key=self._key, reverse=True)
-        first = [tid for tid, obj in ranked if tid in self.protected]
+        first = [tid for tid, _ in ranked if tid in self.protected]
         order = first + [tid for tid, _ in ranked[:n_top] if tid not in self.protected]
         return [tid for tid in order
                 if res[tid] is not None and tid not in self.promoted[rung]]
