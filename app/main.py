@@ -111,7 +111,8 @@ class Dashboard(param.Parameterized):
         self.catalog = catalog or shared_catalog(settings)
         self.studies = StudyState(settings.store_paths())
         self.bands = BandsView(self.catalog)
-        self.hyperspace = HyperspaceView(self.studies, self.catalog)
+        self.hyperspace = HyperspaceView(self.studies, self.catalog,
+                                         auto_root=settings.auto_root())
         self.trials = TrialsView(self.studies)
         self.results = ResultsView(self.studies, self.catalog)
 

@@ -95,6 +95,12 @@ class AppSettings:
                 found.setdefault(p.name if p.name not in found else str(p), str(p))
         return found
 
+    def auto_root(self) -> Path:
+        """Where runs of ``satseg auto`` started from the page go: ``auto-runs`` beside the
+        first study store (a folder store: inside it)."""
+        first = Path(self.stores[0] if self.stores else DEFAULT_STORE).expanduser().resolve()
+        return (first if first.is_dir() else first.parent) / "auto-runs"
+
     # ----------------------------------------------------------------- construction
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> AppSettings:

@@ -94,6 +94,16 @@ class StudyState(param.Parameterized):
         if self.store_paths:
             self.store = next(iter(self.store_paths))
 
+    def add_store(self, label: str, path: str) -> None:
+        """Offer one more store in the store select (e.g. a ``satseg auto`` run's search)."""
+        if self.store_paths.get(label) == path:
+            return
+        self.store_paths[label] = path
+        self._stores.pop(label, None)
+        self.param.store.objects = list(self.store_paths)
+        if self.store is None:
+            self.store = label
+
     # ----------------------------------------------------------------- access
     def store_obj(self, label: str | None = None):
         """The opened ``StudyStore`` of ``label`` (default: the selected one), or None."""

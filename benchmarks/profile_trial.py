@@ -84,7 +84,7 @@ def main() -> None:
             print(json.dumps({"run": "A before", "load": os.getloadavg(), **row}), flush=True)
         cached = json.loads(json.dumps(point))
         cached["data"].update({"cache_dir": str(work / "cache"), "val_crop_size": 256,
-                               "val_crops_per_image": 4, "final_val": "crops"})
+                               "val_crops_per_image": 2, "final_val": "crops"})
         cfg = TrainConfig.from_dict(cached)
         if "B" in args.only:
             w, c = time.monotonic(), _cpu()

@@ -4,15 +4,17 @@ pause, resume, stop on local dask or a scheduler), with refinement advice from t
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 from typing import Any
 
 import param
 
-from app import search_api
+from app import auto_api, search_api
 from app.catalog import Catalog
 from app.jobs import Job, readable_error
 from app.spacefields import Field, check_field, clone, dump_yaml, parse_yaml
 from app.studies import StudyState
+from satseg.errors import ConfigError
 
 log = logging.getLogger("satseg.app.hyperspace")
 CLASS_MODES = ["all classes in one study", "one study per class"]
@@ -79,9 +81,17 @@ class HyperspaceView(param.Parameterized):
     advice = param.List(default=[], doc="refinement advice from the search (list of dicts)")
     message = param.String(default="", doc="last action's result")
     error = param.String(default="", doc="last error, shown in the page")
+    auto_name = param.String(default="auto", doc="run folder of `satseg auto` (under auto_root)")
+    auto_budget = param.String(default="30m", doc="wall-clock budget of `satseg auto`: 90s, 30m, 2h")
+    auto_status = param.String(default="", doc="the named `satseg auto` run's state and stages")
+    auto_log = param.String(default="", doc="the last lines of its log")
+    auto_report = param.String(default="", doc="its report.md once finished")
 
-    def __init__(self, studies: StudyState, catalog: Catalog, **params):
+    def __init__(self, studies: StudyState, catalog: Catalog, auto_root: Path | None = None,
+                 **params):
         self.catalog = catalog
+        #: where runs of `satseg auto` started here go (None: the feature is off)
+        self.auto_root = Path(auto_root) if auto_root is not None else None
         self.fields: list[Field] = []
         self.space_extras: dict[str, Any] = {}
         self.job: Job | None = None
@@ -98,6 +108,7 @@ class HyperspaceView(param.Parameterized):
         except Exception as exc:  # noqa: BLE001
             self.error = f"cannot load the default search space: {readable_error(exc)}"
         self.poll_study()
+        self.poll_auto()
 
     @param.depends("start_from", watch=True)
     def _on_start_from(self) -> None:
@@ -266,6 +277,7 @@ class HyperspaceView(param.Parameterized):
         """Copy the selected study's state and the page's search state into the page (session
         thread)."""
         self.poll_study()
+        self.poll_auto()
         if self.job is None:
             return
         if self.job.done:
@@ -353,3 +365,72 @@ class HyperspaceView(param.Parameterized):
             scheduler=self.scheduler if self.cluster == "scheduler" else None, resume=True,
             extra=self.search_settings,
         ), "continued")
+
+    # ---------------------------------------------------------------- satseg auto
+    def _auto_run(self) -> auto_api.AutoRun:
+        if self.auto_root is None:
+            raise ConfigError("this server has no folder for `satseg auto` runs (start it with "
+                              "a --store path)")
+        return auto_api.run_for(self.auto_root / auto_api.check_name(self.auto_name))
+
+    def start_auto(self, resume: bool = False) -> auto_api.AutoRun | None:
+        """Run ``satseg auto`` on the selected data set with the edited space (``resume``:
+        continue the named run, its data set, budget and space as it began)."""
+        try:
+            run = self._auto_run()
+            auto_api.check_budget(self.auto_budget)
+            if not resume and (self.yaml_error or self.field_errors):
+                raise ConfigError("fix the search space first (see the messages next to it)")
+            if self.dataset is None:
+                raise ConfigError("no data set to run on: start the server with --data")
+            state = auto_api.read_state(run.out)
+            data = state.get("data") or self.catalog.paths[self.dataset]
+            run.start(data, self.auto_budget, None if resume else self.space_doc(),
+                      resume=resume)
+        except Exception as exc:  # noqa: BLE001 - shown in the page
+            self.error = f"satseg auto: {readable_error(exc)}"
+            return None
+        self.error = ""
+        self.message = (f"satseg auto {'continued' if resume else 'started'} in {run.out} "
+                        f"(log: {run.log_path.name})")
+        self.studies.add_store(self._auto_store_label(run), str(run.store_path))
+        self.poll_auto()
+        return run
+
+    def stop_auto(self) -> None:
+        """Ctrl-C for the named run: what is done stays, Resume goes on."""
+        try:
+            run = self._auto_run()
+        except Exception as exc:  # noqa: BLE001
+            self.error = f"satseg auto: {readable_error(exc)}"
+            return
+        if not run.running:
+            self.error = f"satseg auto: the run {run.out.name!r} is not running"
+            return
+        run.stop()
+        self.error, self.message = "", f"stop requested for {run.out.name}"
+        self.poll_auto()
+
+    @staticmethod
+    def _auto_store_label(run: auto_api.AutoRun) -> str:
+        return f"auto: {run.out.name}"
+
+    @param.depends("auto_name", watch=True)
+    def poll_auto(self) -> None:
+        """State, log tail and report of the named run; the runs found on disk are offered in
+        the store select (their searches' trials in the Trials and Results tabs)."""
+        if self.auto_root is None:
+            self.auto_status = "no folder for `satseg auto` runs on this server"
+            return
+        for name in auto_api.known_runs(self.auto_root):
+            run = auto_api.run_for(self.auto_root / name)
+            if run.store_path.is_file():
+                self.studies.add_store(self._auto_store_label(run), str(run.store_path))
+        try:
+            run = self._auto_run()
+        except Exception as exc:  # noqa: BLE001
+            self.auto_status = readable_error(exc)
+            return
+        self.auto_status = run.summary()
+        self.auto_log = run.log_tail()
+        self.auto_report = run.report()

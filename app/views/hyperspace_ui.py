@@ -80,6 +80,40 @@ def _click(fn: Callable[[], Any]) -> Callable[[Any], None]:
     return handler
 
 
+def _auto_status(status: str, log: str) -> str:
+    text = f"**Run:** {status}"
+    if log:
+        text += "\n\n```\n" + log + "\n```"
+    return text
+
+
+def _auto_controls(view: HyperspaceView) -> pn.viewable.Viewable:
+    """``satseg auto`` on the selected data set with the space in the editor: a search, then
+    the best configuration trained for the rest of the budget (app.auto_api)."""
+    w = pn.widgets
+    run = w.Button(name="Run auto", button_type="success", css_classes=["start-auto"])
+    resume = w.Button(name="Resume", button_type="primary", css_classes=["resume-auto"])
+    stop = w.Button(name="Stop", button_type="danger", css_classes=["stop-auto"])
+    run.on_click(_click(view.start_auto))
+    resume.on_click(_click(lambda: view.start_auto(resume=True)))
+    stop.on_click(_click(view.stop_auto))
+    report = pn.pane.Markdown(bind(lambda r: r, view.param.auto_report),
+                              visible=bind(bool, view.param.auto_report),
+                              css_classes=["auto-report"])
+    return pn.Column(
+        "### satseg auto",
+        pn.pane.Markdown("A search, then its best configuration trained for the rest of the "
+                         "budget on every image (the data set and the space above). The search's "
+                         "trials appear under the store *auto: NAME*."),
+        pn.Row(w.TextInput.from_param(view.param.auto_name, name="Run name", width=180),
+               w.TextInput.from_param(view.param.auto_budget, name="Budget", width=100)),
+        pn.Row(run, resume, stop),
+        pn.pane.Markdown(bind(_auto_status, view.param.auto_status, view.param.auto_log),
+                         css_classes=["auto-status"]),
+        report,
+    )
+
+
 def hyperspace_layout(view: HyperspaceView) -> pn.viewable.Viewable:
     """The Hyperspace tab for ``view``."""
     w = pn.widgets
@@ -136,6 +170,7 @@ def hyperspace_layout(view: HyperspaceView) -> pn.viewable.Viewable:
         "### Refinement",
         pn.Row(ask, apply_adv),
         pn.Column(bind(_advice, view.param.advice), css_classes=["advice"]),
+        _auto_controls(view),
         width=400,
     )
     error = pn.pane.Alert(bind(lambda e: e, view.param.error), alert_type="danger",

@@ -315,7 +315,7 @@ def _search(state: dict[str, Any], plan: AutoPlan, out: Path, space: Any, parall
 
 #: fixed settings that make a trial cheap (``training`` helper's measurements, docs/search.md):
 #: validation on a fixed class-covering sample of crops, the prepared data cached once per study
-CHEAP_TRIALS = {"data.val_crop_size": 256, "data.val_crops_per_image": 3}
+CHEAP_TRIALS = {"data.val_crop_size": 256, "data.val_crops_per_image": 2}
 
 
 def _trial_space(space: Any, out: Path) -> Any:

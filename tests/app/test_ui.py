@@ -10,6 +10,7 @@ import io
 import re
 import subprocess
 import sys
+import time
 
 import numpy as np
 import pytest
@@ -167,6 +168,41 @@ def test_hyperspace_bad_yaml_shows_message_and_changes_nothing(page, server, scr
                "the YAML error message")
     # Nothing changed: the field widgets are those of the last valid space.
     assert page.locator(".bk-input-group input[type=checkbox]").count() == fields_before
+
+
+def test_auto_from_hyperspace_refuses_a_bad_budget_runs_and_stops(page, server, screenshots):
+    """The Hyperspace tab's *satseg auto*: a budget too small is refused next to the controls;
+    a real run starts (a `satseg auto` process), shows its stage, offers its search's store,
+    and Stop ends it resumable."""
+    if not server.has_sample:
+        pytest.skip("the run trains on the bundled sample")
+    open_app(page, server)
+    open_tab(page, "Hyperspace")
+    page.locator(".start-auto button").first.wait_for(timeout=60_000)
+    name, budget = widget(page, "Run name", "input"), widget(page, "Budget", "input")
+    name.fill("ui-auto")
+    name.press("Enter")
+    budget.fill("20s")
+    budget.press("Enter")
+    page.locator(".start-auto button").first.click()
+    error = page.locator(".hyperspace-error").first
+    wait_until(lambda: "too small" in text(error) and error.is_visible(), 30, 0.3,
+               "the budget error")
+    budget.fill("2m")
+    budget.press("Enter")
+    page.locator(".start-auto button").first.click()
+    status = page.locator(".auto-status").first
+    wait_until(lambda: "ui-auto: running: stage search" in text(status), 60, 0.5,
+               "the run's stage")
+    assert not error.is_visible()
+    assert "auto: ui-auto" in widget(page, "Study store").locator("option").all_inner_texts()
+    page.locator(".auto-status").first.scroll_into_view_if_needed()
+    page.screenshot(path=str(screenshots / "hyperspace-auto.png"))
+    time.sleep(10)  # past the process's start-up: the pipeline itself takes the Ctrl-C
+    page.locator(".stop-auto button").first.click()
+    wait_until(lambda: "stopped (Resume goes on)" in text(status), 120, 0.5,
+               "the run to stop")
+    assert (server.store.parent / "auto-runs" / "ui-auto" / "auto.json").is_file()
 
 
 STUDY = "ui-quick"
