@@ -218,6 +218,25 @@ class AutoRun:
             out += f", {spent / 60:.1f} of {budget / 60:.1f} min spent"
         return out + (f" (done: {done})" if done else "")
 
+    def model_info(self) -> dict[str, Any]:
+        """The run's final model as a trial record (``StudyStore.trial`` keys: ``artifacts``,
+        ``classes``, ``per_class``, ``objective``) once the run has finished, else {}. The
+        per-class Jaccard is given only when the final fit kept the validation images out
+        (``--fit-on train``): with ``all`` it trained on them."""
+        try:
+            report = json.loads((self.out / "report.json").read_text())
+            meta = json.loads((self.out / "meta.json").read_text())
+        except (OSError, ValueError):
+            return {}
+        if not (self.out / "model.keras").is_file() and not (self.out / "models").is_dir():
+            return {}
+        per_class = (report.get("per_class") or {}) if report.get("fit_on") == "train" else {}
+        per_class = {str(k): float("nan") if v is None else float(v) for k, v in per_class.items()}
+        return {"artifacts": {"run_dir": str(self.out)}, "per_class": per_class,
+                "objective": (sum(per_class.values()) / len(per_class)) if per_class else None,
+                "classes": [c["name"] if isinstance(c, dict) else str(c)
+                            for c in meta.get("classes", [])]}
+
     def report(self) -> str:
         """``report.md`` of a finished run, else ''."""
         try:

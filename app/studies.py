@@ -80,9 +80,13 @@ class StudyState(param.Parameterized):
     version = param.Integer(default=0, doc="bumped when the selected study's trials change")
     studies_version = param.Integer(default=0, doc="bumped when the list of studies changes")
     error = param.String(default="", doc="last error reading the store")
+    models_version = param.Integer(default=0, doc="bumped when a model is offered (models)")
 
     def __init__(self, store_paths: dict[str, str], **params):
         self.store_paths = dict(store_paths)
+        #: trained models beside the studies' trials, as trial records (``StudyStore.trial``
+        #: keys): the final models of ``satseg auto`` runs; shown in the Results tab
+        self.models: dict[str, dict] = {}
         self._stores: dict[str, object] = {}
         self.trials = pd.DataFrame()
         self.searched: list[str] = []  # parameters the study's spaces search (not fixed ones)
@@ -103,6 +107,13 @@ class StudyState(param.Parameterized):
         self.param.store.objects = list(self.store_paths)
         if self.store is None:
             self.store = label
+
+    def offer_model(self, label: str, info: dict) -> None:
+        """Offer one more trained model (a trial record) under ``label``."""
+        if self.models.get(label) == info:
+            return
+        self.models[label] = info
+        self.models_version += 1
 
     # ----------------------------------------------------------------- access
     def store_obj(self, label: str | None = None):

@@ -418,7 +418,8 @@ class HyperspaceView(param.Parameterized):
     @param.depends("auto_name", watch=True)
     def poll_auto(self) -> None:
         """State, log tail and report of the named run; the runs found on disk are offered in
-        the store select (their searches' trials in the Trials and Results tabs)."""
+        the store select (their searches' trials in the Trials and Results tabs), and the final
+        models of the finished ones in the Results tab (as ``auto run NAME``)."""
         if self.auto_root is None:
             self.auto_status = "no folder for `satseg auto` runs on this server"
             return
@@ -426,6 +427,10 @@ class HyperspaceView(param.Parameterized):
             run = auto_api.run_for(self.auto_root / name)
             if run.store_path.is_file():
                 self.studies.add_store(self._auto_store_label(run), str(run.store_path))
+            if not run.running:
+                model = run.model_info()
+                if model:
+                    self.studies.offer_model(f"auto run {name}", model)
         try:
             run = self._auto_run()
         except Exception as exc:  # noqa: BLE001

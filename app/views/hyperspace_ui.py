@@ -104,7 +104,8 @@ def _auto_controls(view: HyperspaceView) -> pn.viewable.Viewable:
         "### satseg auto",
         pn.pane.Markdown("A search, then its best configuration trained for the rest of the "
                          "budget on every image (the data set and the space above). The search's "
-                         "trials appear under the store *auto: NAME*."),
+                         "trials appear under the store *auto: NAME*, the final model in the "
+                         "Results tab as *auto run NAME*."),
         pn.Row(w.TextInput.from_param(view.param.auto_name, name="Run name", width=180),
                w.TextInput.from_param(view.param.auto_budget, name="Budget", width=100)),
         pn.Row(run, resume, stop),

@@ -134,15 +134,24 @@ class ResultsView(param.Parameterized):
     def bundled_fits(self) -> bool:
         """The shipped demo model predicts the selected data set's classes (the Dubai sample or
         the full Dubai data set)."""
-        if not self._bundled or self.dataset is None:
+        return self._fits(self._bundled)
+
+    def _fits(self, info: dict) -> bool:
+        """The model (a trial record with ``classes``) predicts the selected data set's classes."""
+        if not info or self.dataset is None:
             return False
         try:
             names = [c.name for c in self.catalog.dataset(self.dataset).classes]
         except Exception:  # noqa: BLE001
             return False
-        return sorted(names) == sorted(self._bundled.get("classes", []))
+        return sorted(names) == sorted(info.get("classes", []))
 
-    @param.depends("studies.version", watch=True)
+    def _models(self) -> list[str]:
+        """The offered models (``StudyState.models``: final models of `satseg auto` runs) that
+        fit the selected data set."""
+        return [k for k, info in self.studies.models.items() if self._fits(info)]
+
+    @param.depends("studies.version", "studies.models_version", watch=True)
     def _sync_trials(self) -> None:
         df = self.studies.trials
         ok = df
@@ -152,7 +161,7 @@ class ResultsView(param.Parameterized):
             ok = ok.sort_values("objective", ascending=False)
         study_ids = list(ok["trial_id"]) if "trial_id" in ok else []
         # The shipped model first: a good map from the first second, the study's trials beside it.
-        ids = ([BUNDLED] if self.bundled_fits() else []) + study_ids
+        ids = ([BUNDLED] if self.bundled_fits() else []) + self._models() + study_ids
         self.param.trial.objects = ids
         self.param.other.objects = [None, *ids]
         self.param.compare.objects = ids
@@ -170,6 +179,8 @@ class ResultsView(param.Parameterized):
     def info(self, trial_id) -> dict:
         if trial_id == BUNDLED:
             return self._bundled
+        if trial_id in self.studies.models:
+            return self.studies.models[trial_id]
         key = (self.studies.store, self.studies.study, trial_id)
         if key not in self._infos:
             self._infos[key] = self.studies.trial(trial_id)
@@ -199,13 +210,14 @@ class ResultsView(param.Parameterized):
         return wide.round(3).reset_index()
 
     def key(self, trial_id) -> tuple:
-        if trial_id == BUNDLED:  # the same model whatever the study
+        if trial_id == BUNDLED or trial_id in self.studies.models:  # whatever the study
             return (None, None, trial_id, self.dataset, self.image, self.tta)
         return (self.studies.store, self.studies.study, trial_id, self.dataset, self.image, self.tta)
 
-    @staticmethod
-    def label(trial_id) -> str:
-        return "the demo model" if trial_id == BUNDLED else f"trial {trial_id}"
+    def label(self, trial_id) -> str:
+        if trial_id == BUNDLED:
+            return "the demo model"
+        return str(trial_id) if trial_id in self.studies.models else f"trial {trial_id}"
 
     def prediction(self, trial_id):
         """``(probs uint8 (n, H, W), class names)`` if computed, else None."""

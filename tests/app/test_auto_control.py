@@ -77,6 +77,20 @@ def test_auto_runs_to_its_report_and_offers_its_search(view, tmp_path):
     other = HyperspaceView(StudyState({}), view.catalog, auto_root=tmp_path / "auto-runs",
                            auto_name="quick")
     assert "finished" in other.auto_status and other.auto_report
+    # its final model is offered in the Results tab and predicts there
+    from app.views.results import ResultsView
+
+    results = ResultsView(view.studies, view.catalog)
+    assert "auto run quick" in results.param.trial.objects
+    info = results.info("auto run quick")
+    assert info["artifacts"]["run_dir"] == str(tmp_path / "auto-runs" / "quick")
+    assert info["per_class"] == {}  # fit on every image: no honest validation score to show
+    results.trial = "auto run quick"
+    job = results.predict("auto run quick")
+    assert job is not None and job.wait(300), results.error
+    results.poll()
+    probs, names = results.prediction("auto run quick")
+    assert probs.shape[0] == len(names) == 5 and "auto run quick on" in results.status_text
 
 
 @pytest.mark.slow
@@ -100,3 +114,21 @@ def test_stop_keeps_the_run_and_resume_goes_on(view, tmp_path):
     run.stop(wait_s=60)
     assert run.returncode == 130, run.log_tail(20)
     assert "--resume" in run.log_tail(3)  # the pipeline's own hint for going on
+
+
+def test_a_run_that_fails_says_so_with_its_error(tmp_path):
+    """A data set the pipeline cannot open: the process ends at once, the page says failed and
+    shows the pipeline's own error line from the log."""
+    from app.catalog import Catalog
+    from app.settings import AppSettings
+
+    cat = Catalog(AppSettings(data=()))
+    cat.add("gone", object(), path=str(tmp_path / "no-such-data"))
+    v = HyperspaceView(StudyState({}), cat, auto_root=tmp_path / "auto-runs",
+                       auto_name="bad", auto_budget="3m")
+    run = v.start_auto()
+    assert run is not None, v.error
+    _wait(v, lambda: not run.running, timeout=120)
+    assert run.returncode not in (0, None)
+    assert "failed (exit" in v.auto_status and "bad.log" in v.auto_status
+    assert "no-such-data" in v.auto_log and "Traceback" not in v.auto_log
