@@ -37,3 +37,27 @@ def dask_address():
         yield cluster.scheduler_address
     finally:
         cluster.close()
+
+
+#: the image the shared `satseg auto` run of the sample never sees
+AUTO_HELD_OUT = "tile_7/image_part_005"
+
+
+@pytest.fixture(scope="session")
+def sample_auto_run(tmp_path_factory):
+    """One finished 3-minute ``satseg auto`` of the bundled sample (quick space, one image held
+    out), run once per session through the command line (``satseg.cli.main``):
+    ``(code, stdout, stderr, run folder)``. The run folder is ``<tmp>/auto-runs/e2e``, where the
+    dashboard finds it as the run ``e2e``. Shared by the CLI's end-to-end test and the
+    dashboard's, because the run is the slowest thing either needs."""
+    import contextlib
+    import io
+
+    from satseg.cli import main
+
+    out = tmp_path_factory.mktemp("auto") / "auto-runs" / "e2e"
+    stdout, stderr = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(stdout), contextlib.redirect_stderr(stderr):
+        code = main(["auto", "--data", "sample", "--budget", "3m", "--out", str(out),
+                     "--exclude-ids", AUTO_HELD_OUT, "--space", "quick", "--no-progress"])
+    return code, stdout.getvalue(), stderr.getvalue(), out

@@ -108,7 +108,13 @@ def main(argv: list[str]) -> int:
 
 
 if __name__ == "__main__":
-    code = main(sys.argv[1:])
+    try:
+        code = main(sys.argv[1:])
+    except KeyboardInterrupt:
+        # Ctrl-C in a terminal reaches every process of its group, this one too. The search's
+        # driver records the stop and keeps the finished trials; the trial ends without a
+        # traceback of TensorFlow's internals in the user's terminal or the dashboard's log.
+        code = 130
     sys.stdout.flush()
     sys.stderr.flush()
     os._exit(code)  # no interpreter shutdown: the stdin watcher thread may still be reading

@@ -7,8 +7,7 @@ import json
 import pytest
 
 from satseg.cli import main
-
-HELD_OUT = "tile_7/image_part_005"
+from tests.conftest import AUTO_HELD_OUT as HELD_OUT
 
 
 def run(capsys, *argv: str) -> tuple[int, str, str]:
@@ -41,13 +40,11 @@ def test_train_best_needs_minutes_and_out(capsys, tmp_path):
 
 
 @pytest.mark.slow
-def test_auto_end_to_end_on_the_sample(capsys, tmp_path):
-    """A 3-minute `satseg auto` on the bundled sample (one image held out), then `satseg predict`
-    and `satseg evaluate` on the held-out image with the run it wrote."""
-    out = tmp_path / "run"
-    code, stdout, err = run(capsys, "auto", "--data", "sample", "--budget", "3m", "--out",
-                            str(out), "--exclude-ids", HELD_OUT, "--space", "quick",
-                            "--no-progress")
+def test_auto_end_to_end_on_the_sample(capsys, tmp_path, sample_auto_run):
+    """A 3-minute `satseg auto` on the bundled sample (one image held out; the session's
+    ``sample_auto_run``), then `satseg predict` and `satseg evaluate` on the held-out image
+    with the run it wrote."""
+    code, stdout, err, out = sample_auto_run
     assert code == 0, err[-2000:]
     assert "# satseg auto" in stdout and "Time per stage" in stdout
     state = json.loads((out / "auto.json").read_text())
