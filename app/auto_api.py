@@ -41,6 +41,34 @@ _RUNS: dict[Path, AutoRun] = {}
 _LOCK = threading.Lock()
 
 
+def drop_interrupt_tracebacks(lines: list[str]) -> list[str]:
+    """``lines`` without the tracebacks that end in ``KeyboardInterrupt``: Stop is Ctrl-C to the
+    run's process group, and dask's worker processes print one each (the pipeline's own line
+    after them says what was kept and how to go on). Other tracebacks stay: they are errors."""
+    out: list[str] = []
+    i = 0
+    while i < len(lines):
+        if not lines[i].startswith(("Traceback (most recent call last)", "Process ")):
+            out.append(lines[i])
+            i += 1
+            continue
+        j = i + 1  # the block: frames, chained tracebacks, up to its last exception line
+        while j < len(lines):
+            ln = lines[j]
+            if ln[:1].isspace() or ln.startswith(("Traceback (most recent call last)",
+                                                  "During handling of the above exception")):
+                j += 1
+            elif j + 1 < len(lines) and lines[j + 1].startswith("During handling"):
+                j += 1  # an exception line that another one's handling followed
+            else:
+                break
+        last = lines[j] if j < len(lines) else ""
+        if last.strip() != "KeyboardInterrupt":
+            out.extend(lines[i:j + 1])
+        i = j + 1
+    return out
+
+
 def check_name(name: str) -> str:
     """The run name, or a ConfigError saying what a name may hold."""
     name = (name or "").strip()
@@ -171,7 +199,7 @@ class AutoRun:
         except OSError:
             return ""
         keep = [ln for ln in text.strip().splitlines() if ln.strip() and not NOISE.match(ln)]
-        return "\n".join(keep[-lines:])
+        return "\n".join(drop_interrupt_tracebacks(keep)[-lines:])
 
     def trials_done(self, study: str = "auto") -> int | None:
         """Finished trials of the run's search ``study`` (None before its store exists)."""

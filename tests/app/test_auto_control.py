@@ -131,3 +131,29 @@ def test_a_run_that_fails_says_so_with_its_error(tmp_path):
     assert run.returncode not in (0, None)
     assert "failed (exit" in v.auto_status and "bad.log" in v.auto_status
     assert "no-such-data" in v.auto_log and "Traceback" not in v.auto_log
+
+
+def test_the_log_tail_leaves_out_the_tracebacks_of_a_stop_but_not_errors():
+    """Stop is Ctrl-C to the run's processes: dask's worker process prints a KeyboardInterrupt
+    traceback (chained to a CancelledError); the page leaves it out. A real error's traceback
+    stays, and so does an ordinary line starting with "Process"."""
+    log = """INFO satseg.search.runner: study auto: trial 0 submitted (rung 0, budget 1)
+Process Dask Worker process (from Nanny):
+Traceback (most recent call last):
+  File "asyncio/runners.py", line 118, in run
+    return self._loop.run_until_complete(task)
+asyncio.exceptions.CancelledError
+During handling of the above exception, another exception occurred:
+Traceback (most recent call last):
+  File "multiprocessing/process.py", line 314, in _bootstrap
+    self.run()
+KeyboardInterrupt
+interrupted: what is done stays in runs/a; continue with: satseg auto ... --resume
+Traceback (most recent call last):
+  File "x.py", line 1, in <module>
+ValueError: a real error
+Processed 3 images""".splitlines()
+    kept = auto_api.drop_interrupt_tracebacks(log)
+    assert kept[0].startswith("INFO") and kept[1].startswith("interrupted:")
+    assert not any("CancelledError" in ln or ln == "KeyboardInterrupt" for ln in kept)
+    assert kept[2:] == log[-4:]
