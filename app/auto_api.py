@@ -28,6 +28,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from satseg.auto import pipeline
 from satseg.errors import ConfigError, OutputError
 
 #: A run name: a folder name, no path.
@@ -81,18 +82,18 @@ def check_name(name: str) -> str:
 def check_budget(budget: str) -> float:
     """Seconds of ``budget``; a ConfigError when it is not a duration or is too small for the
     pipeline (the same rule and message as ``satseg auto --budget``)."""
-    from satseg.auto.pipeline import AutoPlan
     from satseg.search.budget import parse_duration
 
     secs = parse_duration(budget, option="budget")
-    AutoPlan.split(secs)
+    pipeline.AutoPlan.split(secs)
     return secs
 
 
 def read_state(out: Path) -> dict[str, Any]:
-    """``out/auto.json`` (the pipeline's plan and stages), {} when absent or unreadable."""
+    """``out/auto.json`` (the pipeline's plan and stages), {} when absent or unreadable (a
+    page polls it while the pipeline rewrites it)."""
     try:
-        return json.loads((out / "auto.json").read_text())
+        return pipeline.read_state(out)
     except (OSError, ValueError):
         return {}
 
@@ -101,7 +102,7 @@ def known_runs(root: Path) -> list[str]:
     """Names of the ``satseg auto`` runs under ``root`` (folders holding ``auto.json``)."""
     if not root.is_dir():
         return []
-    return sorted(p.name for p in root.iterdir() if (p / "auto.json").is_file())
+    return sorted(p.name for p in root.iterdir() if (p / pipeline.STATE).is_file())
 
 
 class AutoRun:
@@ -170,7 +171,7 @@ class AutoRun:
                                          env={**os.environ, "PYTHONUNBUFFERED": "1"})
         self.returncode, self.stop_requested = None, False
         self._t0 = time.monotonic()
-        self._spent_before = _spent(read_state(self.out))
+        self._spent_before = pipeline.spent_seconds(read_state(self.out).get("stages") or {})
         _watch_sigterm()
 
     def stop(self, wait_s: float = 0.0) -> None:
@@ -218,12 +219,12 @@ class AutoRun:
         state = read_state(self.out)
         stages = state.get("stages") or {}
         plan = state.get("plan") or {}
-        spent = _spent(state)
+        spent = pipeline.spent_seconds(stages)
         if self.running:
             # stages record their seconds when they end: count this process's time meanwhile
             spent = max(spent, self._spent_before + time.monotonic() - self._t0)
-            current = next((s for s in ("search", "final", "tune", "report")
-                            if not stages.get(s, {}).get("done")), None)
+            current = next((s for s in pipeline.STAGES if not stages.get(s, {}).get("done")),
+                           None)
             what = ("stopping" if self.stop_requested else "finishing" if current is None
                     else f"running: stage {current}")
             n = self.trials_done(state.get("study", "auto")) if current == "search" else None
@@ -271,10 +272,6 @@ class AutoRun:
             return (self.out / "report.md").read_text()
         except OSError:
             return ""
-
-
-def _spent(state: dict[str, Any]) -> float:
-    return sum(float(v.get("seconds", 0.0)) for v in (state.get("stages") or {}).values())
 
 
 def run_for(out: Path) -> AutoRun:

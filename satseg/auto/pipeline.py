@@ -73,9 +73,15 @@ class AutoPlan:
         return cls(budget_s, search, reserve)
 
 
-def _read_state(out: Path) -> dict[str, Any]:
+def read_state(out: Path) -> dict[str, Any]:
+    """``out/auto.json``: the plan and the stages of a run, {} when there is none."""
     p = out / STATE
     return json.loads(p.read_text()) if p.is_file() else {}
+
+
+def spent_seconds(stages: dict[str, Any]) -> float:
+    """Seconds of the budget the recorded ``stages`` of ``auto.json`` have spent."""
+    return sum(float(v.get("seconds", 0.0)) for v in stages.values())
 
 
 def _write_state(out: Path, state: dict[str, Any]) -> None:
@@ -86,7 +92,7 @@ def _write_state(out: Path, state: dict[str, Any]) -> None:
 
 def _check_out(out: Path, resume: bool) -> dict[str, Any]:
     if resume:
-        state = _read_state(out)
+        state = read_state(out)
         if not state:
             raise OutputError(f"cannot resume: {out} holds no `satseg auto` run ({STATE}); "
                               "start without --resume")
@@ -133,8 +139,7 @@ def run_auto(data: str | Path, budget: str | float, out: str | Path, *,
         if on_stage is not None:
             on_stage(name, stages[name])
 
-    bar = _Bar(plan.budget_s, sum(v.get("seconds", 0.0) for v in stages.values())
-               ) if progress else None
+    bar = _Bar(plan.budget_s, spent_seconds(stages)) if progress else None
 
     def timed(name: str) -> float:
         t = time.monotonic()
@@ -170,7 +175,7 @@ def _stages(out: Path, state: dict[str, Any], plan: AutoPlan, stages: dict[str, 
     if not stages.get("final", {}).get("done"):
         from satseg.auto.final import train_best
 
-        spent = sum(stages[s].get("seconds", 0.0) for s in stages)
+        spent = spent_seconds(stages)
         final_s = plan.budget_s - spent - plan.reserve_s
         # the time limit covers training only: keep room for loading the data, building the
         # model and validating the kept epoch on whole images (about a minute on 2 cores)

@@ -100,6 +100,12 @@ _DEEP_TEXT = """e => { const out = [];
   walk(e); return out.join(' '); }"""
 
 
+def enter(loc, value: str) -> None:
+    """Type ``value`` into an input and press Enter (Panel's text inputs commit on Enter)."""
+    loc.fill(value)
+    loc.press("Enter")
+
+
 def text(loc) -> str:
     """The text of an element and everything inside it, shadow roots included (Panel renders
     panes in shadow DOM, which ``inner_text`` does not enter), with spaces normalised."""
@@ -180,16 +186,13 @@ def test_auto_from_hyperspace_refuses_a_bad_budget_runs_and_stops(page, server, 
     open_tab(page, "Hyperspace")
     page.locator(".start-auto button").first.wait_for(timeout=60_000)
     name, budget = widget(page, "Run name", "input"), widget(page, "Budget", "input")
-    name.fill("ui-auto")
-    name.press("Enter")
-    budget.fill("20s")
-    budget.press("Enter")
+    enter(name, "ui-auto")
+    enter(budget, "20s")
     page.locator(".start-auto button").first.click()
     error = page.locator(".hyperspace-error").first
     wait_until(lambda: "too small" in text(error) and error.is_visible(), 30, 0.3,
                "the budget error")
-    budget.fill("2m")
-    budget.press("Enter")
+    enter(budget, "2m")
     page.locator(".start-auto button").first.click()
     status = page.locator(".auto-status").first
     wait_until(lambda: "ui-auto: running: stage search" in text(status), 60, 0.5,
@@ -251,12 +254,8 @@ def test_tiny_study_from_hyperspace_appears_in_trials(page, server, screenshots)
     widget(page, "Start from (bundled space)").select_option("quick")
     wait_until(lambda: "training.steps_per_epoch: 15" in editor.input_value(),
                60, 0.3, "the quick space in the YAML editor")
-    name = widget(page, "Study name", "input")
-    name.fill(STUDY)
-    name.press("Enter")
-    trials = widget(page, "Trials", "input")
-    trials.fill("20")
-    trials.press("Enter")
+    enter(widget(page, "Study name", "input"), STUDY)
+    enter(widget(page, "Trials", "input"), "20")
     page.locator(".start-search button").first.click()
     status = page.locator(".search-status").first
     wait_until(lambda: "started 1 study of 20 trials" in text(status), 30, 0.3,
