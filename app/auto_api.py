@@ -114,6 +114,10 @@ class AutoRun:
         self.returncode: int | None = None
         self.stop_requested = False
         self._t0, self._spent_before = 0.0, 0.0
+        # model_info's answer, kept while report.json and meta.json keep their mtimes: every
+        # page polls every run on disk each 2 s
+        self._model_key: tuple[int, int] | None = None
+        self._model: dict[str, Any] = {}
 
     @property
     def log_path(self) -> Path:
@@ -253,11 +257,23 @@ class AutoRun:
         per-class Jaccard is given only when the final fit kept the validation images out
         (``--fit-on train``): with ``all`` it trained on them."""
         try:
+            key = ((self.out / "report.json").stat().st_mtime_ns,
+                   (self.out / "meta.json").stat().st_mtime_ns)
+        except OSError:
+            return {}
+        if key != self._model_key:
+            self._model, self._model_key = self._read_model_info(), key
+        if not self._model:
+            return {}
+        if not (self.out / "model.keras").is_file() and not (self.out / "models").is_dir():
+            return {}
+        return self._model
+
+    def _read_model_info(self) -> dict[str, Any]:
+        try:
             report = json.loads((self.out / "report.json").read_text())
             meta = json.loads((self.out / "meta.json").read_text())
         except (OSError, ValueError):
-            return {}
-        if not (self.out / "model.keras").is_file() and not (self.out / "models").is_dir():
             return {}
         per_class = (report.get("per_class") or {}) if report.get("fit_on") == "train" else {}
         per_class = {str(k): float("nan") if v is None else float(v) for k, v in per_class.items()}

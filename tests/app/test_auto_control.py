@@ -58,6 +58,7 @@ def test_a_view_without_a_run_folder_says_so(catalog):
 
 
 @pytest.mark.slow
+@pytest.mark.xdist_group("sample_auto_run")  # one 3-minute run serves both (make test -n 2)
 def test_a_finished_run_shows_its_report_and_offers_its_search_and_model(catalog,
                                                                            sample_auto_run):
     """A finished `satseg auto` run in the server's run folder (the session's 3-minute run of
@@ -157,3 +158,30 @@ Processed 3 images""".splitlines()
     assert kept[0].startswith("INFO") and kept[1].startswith("interrupted:")
     assert not any("CancelledError" in ln or ln == "KeyboardInterrupt" for ln in kept)
     assert kept[2:] == log[-4:]
+
+
+def test_a_runs_model_is_read_once_until_its_report_changes(tmp_path, monkeypatch):
+    """Every page asks every run on disk for its model every 2 s: the answer is kept while
+    report.json and meta.json are unchanged, read again when the run writes them anew, and a
+    run whose model file is gone offers nothing."""
+    import json
+    import os
+
+    out = tmp_path / "auto-runs" / "r"
+    out.mkdir(parents=True)
+    (out / "model.keras").write_bytes(b"x")
+    (out / "meta.json").write_text(json.dumps({"classes": [{"name": "Water"}]}))
+    (out / "report.json").write_text(json.dumps({"fit_on": "train", "per_class": {"Water": 0.5}}))
+    run = auto_api.AutoRun(out)
+    reads = []
+    real = auto_api.AutoRun._read_model_info
+    monkeypatch.setattr(auto_api.AutoRun, "_read_model_info",
+                        lambda self: reads.append(1) or real(self))
+    first = run.model_info()
+    assert first["objective"] == 0.5 and first["classes"] == ["Water"]
+    assert run.model_info() is first and len(reads) == 1
+    (out / "report.json").write_text(json.dumps({"fit_on": "train", "per_class": {"Water": 0.7}}))
+    os.utime(out / "report.json", ns=(1, 10**18))  # a new mtime even on a coarse clock
+    assert run.model_info()["objective"] == 0.7 and len(reads) == 2
+    (out / "model.keras").unlink()
+    assert run.model_info() == {}
