@@ -58,7 +58,9 @@ class AutoPlan:
         from satseg.search.budget import format_duration
 
         if not 0.1 <= search_share <= 0.9:
-            raise ConfigError(f"search_share {search_share!r}: must lie in [0.1, 0.9]")
+            raise ConfigError(f"--search-share {search_share!r}: the share of --budget that the "
+                              "search gets must lie in [0.1, 0.9] (the rest trains the final "
+                              "model); e.g. --search-share 0.55")
         reserve = min(120.0, max(10.0, 0.05 * budget_s))
         search = search_share * budget_s
         final = budget_s - search - reserve

@@ -38,6 +38,9 @@ def register(parser: argparse.ArgumentParser) -> None:
       "on: every image, the search's validation images included, keeping the last epoch (all, "
       "default), or the training images only, keeping the best epoch on validation and tuning "
       "the post-processing there (train)")
+    a("--search-share", type=float, default=0.55, help="share of --budget the search gets, "
+      "in [0.1, 0.9]; the rest, less a reserve for tuning and the report, trains the final "
+      "model (default 0.55; fixed when the run starts, --resume keeps it)")
     a("--seed", type=int, default=0, help="search seed")
     a("--no-progress", action="store_true", help="no progress bars")
     parser.set_defaults(func=run)
@@ -60,7 +63,7 @@ def run(args: argparse.Namespace) -> int:
         run_auto(args.data, args.budget, args.out, exclude_ids=_ids(args.exclude_ids),
                  resume=args.resume, progress=progress, space=args.space,
                  parallelism=args.parallel, seed=args.seed, fidelity=args.fidelity,
-                 on_stage=on_stage, fit_on=args.fit_on)
+                 on_stage=on_stage, fit_on=args.fit_on, search_share=args.search_share)
     except KeyboardInterrupt:
         print(f"\ninterrupted: what is done stays in {args.out}; continue with: satseg auto "
               f"--data {args.data} --budget {args.budget} --out {args.out} --resume")

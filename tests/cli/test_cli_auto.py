@@ -28,6 +28,19 @@ def test_bad_budgets_are_one_line_errors(capsys, tmp_path):
     assert code == 2 and "--budget" in err
 
 
+def test_a_search_share_outside_its_range_is_a_one_line_error(capsys, tmp_path):
+    for share in ("0.95", "0.05", "nan"):
+        code, _, err = run(capsys, "auto", "--data", "sample", "--budget", "30m",
+                           "--search-share", share, "--out", str(tmp_path / "r"))
+        assert code == 2 and "--search-share" in err and "[0.1, 0.9]" in err, err
+        assert "Traceback" not in err
+    assert not (tmp_path / "r").exists()
+    with pytest.raises(SystemExit) as e:  # not a number: argparse's own usage error
+        main(["auto", "--data", "sample", "--budget", "30m", "--search-share", "half",
+              "--out", str(tmp_path / "r")])
+    assert e.value.code == 2 and "--search-share" in capsys.readouterr().err
+
+
 def test_train_best_needs_minutes_and_out(capsys, tmp_path):
     from satseg.search import StudyStore
 
@@ -40,6 +53,7 @@ def test_train_best_needs_minutes_and_out(capsys, tmp_path):
 
 
 @pytest.mark.slow
+@pytest.mark.xdist_group("sample_auto_run")  # one 3-minute run serves both (make test -n 2)
 def test_auto_end_to_end_on_the_sample(capsys, tmp_path, sample_auto_run):
     """A 3-minute `satseg auto` on the bundled sample (one image held out; the session's
     ``sample_auto_run``), then `satseg predict` and `satseg evaluate` on the held-out image

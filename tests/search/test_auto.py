@@ -22,6 +22,9 @@ def test_plan_splits_the_budget():
     assert p.search_s == pytest.approx(990) and p.reserve_s == pytest.approx(90)
     assert 1800 - p.search_s - p.reserve_s == pytest.approx(720)  # the final fit
     assert AutoPlan.split(180).search_s == pytest.approx(99)
+    p = AutoPlan.split(1800, 0.35)  # satseg auto --search-share 0.35: a longer final fit
+    assert p.search_s == pytest.approx(630) and 1800 - p.search_s - p.reserve_s == pytest.approx(
+        1080)
 
 
 def test_too_small_a_budget_is_refused_before_anything_runs(tmp_path):
