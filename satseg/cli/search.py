@@ -68,7 +68,7 @@ def register(parser: argparse.ArgumentParser) -> None:
     a("--runs-dir", default=None, help="where trial run folders are written, on the driver: a "
       "folder or an fsspec URL (s3://...); default STORE_STEM.runs/ beside the store")
     a("--keep-runs", default="all", choices=["all", "best"], help="keep every trial's run "
-      "folder, or the best only")
+      "folder, or the best only (with --fidelity asha: once the study has finished)")
     a("--trial-threads", type=int, default=None, help="CPU threads per trial (default: all)")
     a("--no-progress", action="store_true", help="no progress bar")
     parser.set_defaults(func=run)

@@ -109,7 +109,10 @@ class _Driver:
                                    s.direction == "maximize")
         self.finished_here: set[int] = set()
         self.sign = 1.0 if s.direction == "maximize" else -1.0
+        # the best objective so far, at the highest rung reached (StudyStore.best_trial's order:
+        # objectives of different ASHA budgets are not comparable)
         self.best: float | None = None
+        self.best_rung = -1
         self.since_best = 0
         self.bar = None
 
@@ -177,6 +180,8 @@ class _Driver:
                 pass
             close(client, cluster)
         self._restore_promoted()
+        if state == "finished" and self.s.keep_runs == "best" and self.asha is not None:
+            self._keep_only_best()
         self.store.set_study_state(s.study, state)
         if state == "finished":  # why it ended: a study finished by its budget says so
             rec = self.store.study(s.study)["settings"]
@@ -265,7 +270,7 @@ class _Driver:
                 self.hyper.add(r["trial_id"], vals, r["objective"])
                 n_in += 1
             if r["status"] == "ok":
-                self._note_best(r["objective"])
+                self._note_best(r["objective"], int(r.get("rung") or 0))
             if self.asha is not None and r.get("rung") is not None:
                 self.asha.add_finished(r["trial_id"], min(int(r["rung"]), self.asha.top),
                                        r["objective"])
@@ -529,7 +534,9 @@ class _Driver:
         if status == "ok":
             if self.s.prune:
                 self.pruner.add(tid, self.store.trial(self.s.study, tid)["history"])
-            improved = self._note_best(obj)
+            # the rung recorded (a promotion that failed keeps its lower rung's result)
+            rung = self.store.trial(self.s.study, tid).get("rung")
+            improved = self._note_best(obj, int(rung or 0))
             self._keep_runs(tid, out, improved)
         elif status in ("fail", "pruned"):
             self.since_best += 1
@@ -588,14 +595,33 @@ class _Driver:
             except Exception as exc:  # noqa: BLE001 - debris at worst, never a lost result
                 log.warning("trial %d: its previous run folder %s stays (%s)", tid, old, exc)
 
-    def _note_best(self, obj: float | None) -> bool:
+    def _note_best(self, obj: float | None, rung: int = 0) -> bool:
+        """Whether ``obj`` at ``rung`` is the study's new best: a higher rung wins, then the
+        better objective (as :meth:`StudyStore.best_trial` chooses)."""
         if obj is None:
             return False
-        if self.best is None or self.sign * obj > self.sign * self.best:
-            self.best, self.since_best = obj, 0
+        if rung > self.best_rung or (rung == self.best_rung and (
+                self.best is None or self.sign * obj > self.sign * self.best)):
+            self.best, self.best_rung, self.since_best = obj, rung, 0
             return True
         self.since_best += 1
         return False
+
+    def _prunes_runs_now(self) -> bool:
+        """``keep_runs="best"`` keeps only the best run folder as trials finish, except under
+        ASHA: a trial waiting at a lower rung may still be promoted and continue from its
+        checkpoint, so every folder stays until the study has finished (:meth:`_keep_only_best`)."""
+        return self.s.keep_runs == "best" and self.asha is None
+
+    def _keep_only_best(self) -> None:
+        """ASHA with ``keep_runs="best"``, once the study has finished: every run folder but the
+        best trial's (at the highest rung, the one ``train-best`` starts from) is removed."""
+        best = self.store.best_trial(self.s.study)
+        if best is None:  # nothing to prefer: nothing is removed
+            return
+        for r in self.store.trial_rows(self.s.study):
+            if r["trial_id"] != best["trial_id"]:
+                self._drop_artifacts(int(r["trial_id"]))
 
     def _sink(self) -> Any:
         if getattr(self, "_run_sink", None) is None:
@@ -613,7 +639,7 @@ class _Driver:
         arts = dict(out.get("artifacts") or {})
         if bundle is None:
             return arts, error
-        if self.s.keep_runs == "best" and not (
+        if self._prunes_runs_now() and not (
                 status == "ok" and obj is not None
                 and (self.best is None or self.sign * obj > self.sign * self.best)):
             return arts, error
@@ -637,14 +663,19 @@ class _Driver:
     def _keep_runs(self, tid: int, out: dict[str, Any], improved: bool) -> None:
         """``keep_runs="best"``: a new best removes the study's other run folders; a folder
         that another trial record (of any study in the store) also names is never removed."""
-        if self.s.keep_runs != "best":
+        if not self._prunes_runs_now():
             return
         doomed = [tid] if not improved else [
             r["trial_id"] for r in self.store.trial_rows(self.s.study) if r["trial_id"] != tid]
         for t in doomed:
-            run_dir = self.store.trial(self.s.study, t)["artifacts"].get("run_dir")
-            if run_dir and self._drop_run(t, run_dir):
-                self.store.delete_artifacts(self.s.study, t)
+            self._drop_artifacts(t)
+
+    def _drop_artifacts(self, tid: int) -> None:
+        """Remove trial ``tid``'s run folder and its record's artifacts (when no other trial
+        record names the folder)."""
+        run_dir = self.store.trial(self.s.study, tid)["artifacts"].get("run_dir")
+        if run_dir and self._drop_run(tid, run_dir):
+            self.store.delete_artifacts(self.s.study, tid)
 
     def _drop_run(self, tid: int, url: str) -> bool:
         from satseg.search.artifacts import is_local, local_path

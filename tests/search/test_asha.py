@@ -239,3 +239,30 @@ def test_satseg_trial_continues_from_its_checkpoint_at_the_next_rung(tmp_path, d
     assert way(hist[0]["lr"]) == pytest.approx(cos[0], abs=0.02)  # continued: rung 0's row
     assert way(hist[1]["lr"]) == pytest.approx(cos[1], abs=0.02)  # epochs 2-3 of 3
     assert way(hist[2]["lr"]) == pytest.approx(cos[2], abs=0.02)
+
+
+def test_keep_runs_best_keeps_every_checkpoint_a_promotion_needs_then_only_the_best(plain):
+    """``keep_runs="best"`` under ASHA: a trial waiting at a lower rung may still be promoted
+    and must continue from its checkpoint, so no folder is removed while the search runs; when
+    it ends, only the best trial at the highest rung (what train-best warm-starts from) keeps
+    its run folder."""
+    from pathlib import Path
+
+    from satseg.search import StudyStore, run_search
+    from tests.search import asha_objectives as ao
+
+    res = run_search(objective=ao.rungs, study="k", n_trials=12, fidelity="asha", min_budget=1,
+                     max_budget=9, eta=3, algo="random", keep_runs="best", **plain)
+    assert res.state == "finished"
+    store = StudyStore(plain["store"])
+    df = store.trials("k")
+    assert set(df["status"]) == {"ok"} and (df["rung"] >= 1).any()
+    for _, row in df[df["rung"] >= 1].iterrows():  # each promotion continued its checkpoint
+        hist = store.trial("k", int(row["trial_id"]))["history"]
+        assert hist[1]["resumed_from"] == 1, (row["trial_id"], hist)
+    best = store.best_trial("k")
+    assert best is not None and int(best["rung"]) == int(df["rung"].max())
+    kept = {int(t): store.trial("k", int(t))["artifacts"].get("run_dir")
+            for t in df["trial_id"]}
+    assert [t for t, d in kept.items() if d] == [int(best["trial_id"])], kept
+    assert Path(kept[int(best["trial_id"])]).is_dir()
