@@ -74,6 +74,24 @@ def open_tab(page, name: str) -> None:
     page.locator(".bk-tab", has_text=name).first.click()
 
 
+def click_settled(loc, settle_s: float = 0.5, timeout: float = 60.0) -> None:
+    """Click ``loc`` once its box has stayed put for ``settle_s``. A tab just shown (or a
+    status line that grows) is laid out by Bokeh for a moment after the element is visible and
+    Playwright's own stability check (two animation frames) has passed, and a click then lands
+    where the button was: a Stop click once reached nothing."""
+    loc.wait_for(state="visible", timeout=timeout * 1000)
+    t_end = time.monotonic() + timeout
+    last, since = loc.bounding_box(), time.monotonic()
+    while time.monotonic() < t_end:
+        time.sleep(0.1)
+        box = loc.bounding_box()
+        if box != last:
+            last, since = box, time.monotonic()
+        elif box is not None and time.monotonic() - since >= settle_s:
+            break
+    loc.click()
+
+
 def plot_image(page, selector: str, min_std: float = 8.0) -> bytes:
     """A screenshot of the plot once it shows real content (not a flat canvas)."""
     loc = page.locator(selector).first
@@ -202,7 +220,7 @@ def test_auto_from_hyperspace_refuses_a_bad_budget_runs_and_stops(page, server, 
     page.locator(".auto-status").first.scroll_into_view_if_needed()
     page.screenshot(path=str(screenshots / "hyperspace-auto.png"))
     time.sleep(10)  # past the process's start-up: the pipeline itself takes the Ctrl-C
-    page.locator(".stop-auto button").first.click()
+    click_settled(page.locator(".stop-auto button").first)
     wait_until(lambda: "stopped (Resume goes on)" in text(status), 120, 0.5,
                "the run to stop")
     assert (server.store.parent / "auto-runs" / "ui-auto" / "auto.json").is_file()
@@ -256,7 +274,7 @@ def test_tiny_study_from_hyperspace_appears_in_trials(page, server, screenshots)
                60, 0.3, "the quick space in the YAML editor")
     enter(widget(page, "Study name", "input"), STUDY)
     enter(widget(page, "Trials", "input"), "20")
-    page.locator(".start-search button").first.click()
+    click_settled(page.locator(".start-search button").first)
     status = page.locator(".search-status").first
     wait_until(lambda: "started 1 study of 20 trials" in text(status), 30, 0.3,
                "the search to start")
@@ -283,7 +301,7 @@ def test_tiny_study_from_hyperspace_appears_in_trials(page, server, screenshots)
     # is killed after the 30 s grace; then the local cluster closes. On a loaded 2-core CI
     # machine that took over 120 s once, hence the long timeout.)
     open_tab(page, "Hyperspace")
-    page.locator(".stop-search button").first.click()
+    click_settled(page.locator(".stop-search button").first)
     # The click reached the page's search (it says so at once); once it did not, and the
     # search ran all its trials while this test waited for it to stop.
     try:
