@@ -82,7 +82,7 @@ class HyperspaceView(param.Parameterized):
     message = param.String(default="", doc="last action's result")
     error = param.String(default="", doc="last error, shown in the page")
     auto_name = param.String(default="auto", doc="run folder of `satseg auto` (under auto_root)")
-    auto_budget = param.String(default="30m", doc="wall-clock budget of `satseg auto`: 90s, 30m, 2h")
+    auto_budget = param.String(default="30m", doc="wall-clock budget of `satseg auto`: 3m, 30m, 2h")
     auto_status = param.String(default="", doc="the named `satseg auto` run's state and stages")
     auto_log = param.String(default="", doc="the last lines of its log")
     auto_report = param.String(default="", doc="its report.md once finished")

@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import argparse
 
+from satseg.auto.pipeline import SEARCH_SHARE
+
 
 def _ids(text: str | None) -> tuple[str, ...]:
     return tuple(i for i in text.split(",") if i) if text else ()
@@ -38,9 +40,9 @@ def register(parser: argparse.ArgumentParser) -> None:
       "on: every image, the search's validation images included, keeping the last epoch (all, "
       "default), or the training images only, keeping the best epoch on validation and tuning "
       "the post-processing there (train)")
-    a("--search-share", type=float, default=0.55, help="share of --budget the search gets, "
-      "in [0.1, 0.9]; the rest, less a reserve for tuning and the report, trains the final "
-      "model (default 0.55; fixed when the run starts, --resume keeps it)")
+    a("--search-share", type=float, default=SEARCH_SHARE, help="share of --budget the "
+      "search gets, in [0.1, 0.9]; the rest, less a reserve for tuning and the report, trains "
+      "the final model (default %(default)s; fixed when the run starts, --resume keeps it)")
     a("--seed", type=int, default=0, help="search seed")
     a("--no-progress", action="store_true", help="no progress bars")
     parser.set_defaults(func=run)

@@ -210,7 +210,7 @@ def test_auto_from_hyperspace_refuses_a_bad_budget_runs_and_stops(page, server, 
     error = page.locator(".hyperspace-error").first
     wait_until(lambda: "too small" in text(error) and error.is_visible(), 30, 0.3,
                "the budget error")
-    enter(budget, "2m")
+    enter(budget, "3m")
     page.locator(".start-auto button").first.click()
     status = page.locator(".auto-status").first
     wait_until(lambda: "ui-auto: running: stage search" in text(status), 60, 0.5,

@@ -18,13 +18,16 @@ QUICK = {  # a small net that trains in seconds on 2 cores
 
 
 def test_plan_splits_the_budget():
-    p = AutoPlan.split(1800)
-    assert p.search_s == pytest.approx(990) and p.reserve_s == pytest.approx(90)
-    assert 1800 - p.search_s - p.reserve_s == pytest.approx(720)  # the final fit
-    assert AutoPlan.split(180).search_s == pytest.approx(99)
-    p = AutoPlan.split(1800, 0.35)  # satseg auto --search-share 0.35: a longer final fit
-    assert p.search_s == pytest.approx(630) and 1800 - p.search_s - p.reserve_s == pytest.approx(
-        1080)
+    p = AutoPlan.split(1800)  # the default share, 0.35
+    assert p.search_s == pytest.approx(630) and p.reserve_s == pytest.approx(90)
+    assert 1800 - p.search_s - p.reserve_s == pytest.approx(1080)  # the final fit
+    assert AutoPlan.split(180).search_s == pytest.approx(63)
+    p = AutoPlan.split(1800, 0.55)  # satseg auto --search-share 0.55: a longer search
+    assert p.search_s == pytest.approx(990) and 1800 - p.search_s - p.reserve_s == pytest.approx(
+        720)
+    with pytest.raises(ConfigError, match="at least --budget 2m9s"):
+        AutoPlan.split(120)  # a 42 s search cannot finish a trial
+    assert AutoPlan.split(120, 0.55).search_s == pytest.approx(66)
 
 
 def test_too_small_a_budget_is_refused_before_anything_runs(tmp_path):
