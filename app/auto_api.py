@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import atexit
 import json
+import logging
 import os
 import re
 import shutil
@@ -31,10 +32,15 @@ from typing import Any
 from satseg.auto import pipeline
 from satseg.errors import ConfigError, OutputError
 
+log = logging.getLogger("satseg.app")
+
 #: A run name: a folder name, no path.
 NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 #: CPU priority of the pipeline process (the server keeps the cores it needs for the page).
 NICE = 10
+#: a run still going this long after Stop gets the Ctrl-C again: once, on a loaded machine, a
+#: run's pipeline went on into its final fit after the first (the cause is not known)
+STOP_REPEAT_S = 20.0
 #: log lines not shown in the page: the command line, TensorFlow's and absl's C++ start-up lines
 NOISE = re.compile(r"^(\$ |[IWEF]\d{4} |\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d+: [IWEF] |"
                    r"WARNING: All log messages before absl|To enable the following instructions)")
@@ -113,7 +119,7 @@ class AutoRun:
         self.proc: subprocess.Popen | None = None
         self.returncode: int | None = None
         self.stop_requested = False
-        self._t0, self._spent_before = 0.0, 0.0
+        self._t0, self._spent_before, self._stop_sent = 0.0, 0.0, 0.0
         # model_info's answer, kept while report.json and meta.json keep their mtimes: every
         # page polls every run on disk each 2 s
         self._model_key: tuple[int, int] | None = None
@@ -173,7 +179,7 @@ class AutoRun:
             self.proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT,
                                          stdin=subprocess.DEVNULL, start_new_session=True,
                                          env={**os.environ, "PYTHONUNBUFFERED": "1"})
-        self.returncode, self.stop_requested = None, False
+        self.returncode, self.stop_requested, self._stop_sent = None, False, 0.0
         self._t0 = time.monotonic()
         self._spent_before = pipeline.spent_seconds(read_state(self.out).get("stages") or {})
         _watch_sigterm()
@@ -183,15 +189,33 @@ class AutoRun:
         if not self.running or self.proc is None:
             return
         self.stop_requested = True
-        try:
-            os.killpg(self.proc.pid, signal.SIGINT)
-        except ProcessLookupError:
+        if not self._interrupt():
             return
         if wait_s:
             try:
                 self.returncode = self.proc.wait(wait_s)
             except subprocess.TimeoutExpired:
                 pass
+
+    def repeat_stop(self) -> bool:
+        """Send the Ctrl-C again when Stop was pressed :data:`STOP_REPEAT_S` ago or more and
+        the run still goes on (the page's poll calls this); True when it was sent."""
+        if not (self.stop_requested and self.running):
+            return False
+        if time.monotonic() - self._stop_sent < STOP_REPEAT_S:
+            return False
+        log.warning("run %s still going %.0f s after Stop: Ctrl-C again", self.out.name,
+                    time.monotonic() - self._stop_sent)
+        return self._interrupt()
+
+    def _interrupt(self) -> bool:
+        assert self.proc is not None
+        try:
+            os.killpg(self.proc.pid, signal.SIGINT)
+        except ProcessLookupError:
+            return False
+        self._stop_sent = time.monotonic()
+        return True
 
     def log_tail(self, lines: int = 6) -> str:
         """The last lines of the run's log: the pipeline's own, not the command line nor the

@@ -427,6 +427,7 @@ class HyperspaceView(param.Parameterized):
             run = auto_api.run_for(self.auto_root / name)
             if run.store_path.is_file():
                 self.studies.add_store(self._auto_store_label(run), str(run.store_path))
+            run.repeat_stop()
             if not run.running:
                 model = run.model_info()
                 if model:

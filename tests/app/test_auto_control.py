@@ -185,3 +185,35 @@ def test_a_runs_model_is_read_once_until_its_report_changes(tmp_path, monkeypatc
     assert run.model_info()["objective"] == 0.7 and len(reads) == 2
     (out / "model.keras").unlink()
     assert run.model_info() == {}
+
+
+def test_a_stop_not_taken_is_sent_again(tmp_path, monkeypatch):
+    """A run still going STOP_REPEAT_S after Stop gets the Ctrl-C again from the page's poll
+    (a process here that lets its first SIGINT pass, as a run once did on a loaded machine)."""
+    import subprocess
+    import sys
+
+    monkeypatch.setattr(auto_api, "STOP_REPEAT_S", 3.0)
+    code = ("import signal, sys, time\n"
+            "seen = []\n"
+            "signal.signal(signal.SIGINT, lambda *a: seen.append(1) or (len(seen) > 1 and "
+            "sys.exit(130)))\n"
+            "print('ready', flush=True)\n"
+            "while True: time.sleep(0.05)\n")
+    run = auto_api.AutoRun(tmp_path / "r")
+    run.proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE,
+                                start_new_session=True, text=True)
+    try:
+        assert run.proc.stdout is not None and run.proc.stdout.readline().strip() == "ready"
+        assert not run.repeat_stop()  # no Stop pressed: nothing is sent
+        run.stop(wait_s=0.5)
+        assert run.running  # the first Ctrl-C was let pass
+        assert not run.repeat_stop()  # not yet STOP_REPEAT_S after it
+        time.sleep(3.0)
+        assert run.repeat_stop()
+        run.proc.wait(10)
+        assert not run.running and run.returncode == 130
+        assert not run.repeat_stop()
+    finally:
+        if run.proc.poll() is None:
+            run.proc.kill()
